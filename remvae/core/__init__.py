@@ -1,0 +1,1 @@
+"""Interfaces only: models, wrapper, data, trainer and evaluator bases, configs and registries."""

@@ -1,0 +1,3 @@
+"""Registered image and text VAE architectures."""
+
+from remvae.playground.architectures import image, text  # noqa: F401

@@ -1,0 +1,1 @@
+"""Text VAEs: LSTM, GRU, xLSTM."""

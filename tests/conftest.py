@@ -1,0 +1,28 @@
+"""Shared fixtures: the real data sets beside the checkout, and a bounded thread count."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("REMVAE_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def shared_dataset(name: str) -> Path:
+    """Root holding ``name`` (``MNIST``, ``FashionMNIST``, ``celeba``) under ../shared/data, or skip."""
+    if not (SHARED_DATA / name).is_dir():
+        pytest.skip(f"{SHARED_DATA / name} not present (real data for this test lives in ../shared/data)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} not present")
+    return SHARED_DATA
