@@ -1,0 +1,143 @@
+"""Reading a run folder's files for figures and reports, tolerating whatever is missing.
+
+A stage that has not run (or failed) leaves its files missing or unreadable; every reader here
+returns ``None`` (or an empty list) then and records why in :attr:`RunFiles.problems`, so the
+report can say what is missing instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+FIGURES_DIR = "figures"
+MANIFEST = "figures.json"
+
+
+class RunDirError(ValueError):
+    """A path that is not a run folder at all; the message names it."""
+
+
+@dataclass
+class RunFiles:
+    """The JSON files of one run folder, read once each; ``problems`` maps a file to why it could not be used."""
+
+    root: Path
+    problems: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        if not self.root.is_dir():
+            raise RunDirError(f"{self.root}: not a folder (expected a run folder with config.json, metrics/, ...)")
+        self._cache: dict[str, Any] = {}
+
+    def json(self, relative: str) -> Any:
+        """The parsed file, or ``None`` when it is missing or unreadable (the reason is kept in ``problems``)."""
+        if relative not in self._cache:
+            self._cache[relative] = self._read(relative)
+        return self._cache[relative]
+
+    def _read(self, relative: str) -> Any:
+        path = self.root / relative
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            self.problems[relative] = "missing"
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            self.problems[relative] = f"unreadable ({error})"
+        return None
+
+    def mapping(self, relative: str) -> dict[str, Any] | None:
+        data = self.json(relative)
+        if data is not None and not isinstance(data, dict):
+            self.problems[relative] = f"unexpected content (a JSON {type(data).__name__}, not an object)"
+            return None
+        return data
+
+    @property
+    def config(self) -> dict[str, Any] | None:
+        return self.mapping("config.json")
+
+    @property
+    def environment(self) -> dict[str, Any] | None:
+        return self.mapping("environment.json")
+
+    @property
+    def train_summary(self) -> dict[str, Any] | None:
+        return self.mapping("metrics/train_summary.json")
+
+    @property
+    def evaluation(self) -> dict[str, Any] | None:
+        data = self.mapping("metrics/eval.json")
+        if data is not None and not isinstance(data.get("evaluators"), dict):
+            self.problems["metrics/eval.json"] = "no 'evaluators' object"
+            return None
+        return data
+
+    @property
+    def figure_manifest(self) -> dict[str, Any] | None:
+        return self.mapping(f"{FIGURES_DIR}/{MANIFEST}")
+
+    def train_records(self) -> list[dict[str, Any]]:
+        """The records of ``metrics/train.jsonl``; unparsable lines (a run killed mid-write) are skipped and counted."""
+        relative = "metrics/train.jsonl"
+        if relative in self._cache:
+            return self._cache[relative]
+        records: list[dict[str, Any]] = []
+        path = self.root / relative
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            self.problems[relative] = "missing"
+            lines = []
+        except (OSError, UnicodeDecodeError) as error:
+            self.problems[relative] = f"unreadable ({error})"
+            lines = []
+        bad = 0
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                bad += 1
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+            else:
+                bad += 1
+        if bad:
+            self.problems[relative] = f"{bad} unreadable line(s) skipped"
+        elif lines and not records:
+            self.problems[relative] = "no records"
+        self._cache[relative] = records
+        return records
+
+    @property
+    def name(self) -> str:
+        """The experiment's name from config.json, else the folder's name."""
+        config = self.config or {}
+        return str(config.get("name") or self.root.resolve().name)
+
+    @property
+    def reader(self) -> str | None:
+        """The name of the experiment's reader (``mnist``, ``celeba``, ...), if config.json says."""
+        reader = (self.config or {}).get("reader")
+        return str(reader.get("name")) if isinstance(reader, Mapping) and reader.get("name") else None
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one level with dotted keys; lists of scalars are kept as one value."""
+    if isinstance(data, Mapping):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out if out or not prefix else {prefix: {}}
+    if isinstance(data, list) and any(isinstance(item, Mapping) for item in data):
+        out = {}
+        for index, value in enumerate(data):
+            out.update(flatten(value, f"{prefix}[{index}]"))
+        return out
+    return {prefix: data}
