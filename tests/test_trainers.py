@@ -194,6 +194,23 @@ def test_every_trainer_trains_every_model_kind(tmp_path, data, name, kind):
     assert result.best_checkpoint == tmp_path / "checkpoints" / "best"
 
 
+def test_cross_reconstruction_terms_are_logged_and_train_each_decoder_on_the_other_posterior(tmp_path, data):
+    train, _, tokenizer = data
+    model = _model("multimodal", tokenizer)
+    config = {**QUIET, "epochs": 6, "batch_size": 32, "log_every": 4, "w_img_from_txt": 1.0, "w_txt_from_img": 0.5}
+    TRAINERS.build("annealing", config, model=model, run_dir=tmp_path, tokenizer=tokenizer).fit(train)
+    records = [json.loads(line) for line in (tmp_path / "metrics" / "train.jsonl").read_text().splitlines()]
+    assert {"image_from_text", "text_from_image"} <= set(records[0])
+    for term in ("image_from_text", "text_from_image"):
+        assert records[-1][term] < records[0][term], term
+    # The logged total is the weighted sum, cross terms included (beta scales only the KLs here).
+    last = records[-1]
+    expected = (last["image_reconstruction"] + last["text_reconstruction"] + last["alignment"]
+                + last["beta"] * (last["image_kl"] + last["text_kl"])
+                + last["image_from_text"] + 0.5 * last["text_from_image"])
+    assert last["loss"] == pytest.approx(expected, rel=1e-4)
+
+
 def test_clipping_bounds_the_update(tmp_path, data):
     model = _model("image", None)
     before = _weights(model)

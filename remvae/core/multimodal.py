@@ -13,8 +13,13 @@ from remvae.core.wrapper import Wrapper
 
 @dataclass
 class MultimodalOutput:
+    """Both modalities' outputs and, when asked for, the cross reconstructions ``[B]``:
+    ``image_from_text`` = -log p(x_img | z_txt) and ``text_from_image`` = -log p(x_txt | z_img)."""
+
     image: VAEOutput
     text: VAEOutput
+    image_from_text: Tensor | None = None
+    text_from_image: Tensor | None = None
 
 
 class MultimodalVAE(nn.Module):
@@ -34,8 +39,15 @@ class MultimodalVAE(nn.Module):
     def latent_dim(self) -> int:
         return self.image.latent_dim
 
-    def forward(self, images: Tensor, text: TextBatch, generator: torch.Generator | None = None) -> MultimodalOutput:
-        return MultimodalOutput(self.image(images, generator), self.text(text, generator))
+    def forward(
+        self, images: Tensor, text: TextBatch, generator: torch.Generator | None = None, cross: bool = False
+    ) -> MultimodalOutput:
+        image, caption = self.image(images, generator), self.text(text, generator)
+        if not cross:
+            return MultimodalOutput(image, caption)
+        image_from_text = self.image.reconstruction_loss(self.image.decode_logits(caption.z), images)
+        text_from_image = self.text.reconstruct(image.z, text, generator)[1]
+        return MultimodalOutput(image, caption, image_from_text, text_from_image)
 
     # Inference: z is the posterior mean unless ``sample`` is set.
 

@@ -58,12 +58,17 @@ class Wrapper(nn.Module):
             token = step_logits.argmax(dim=-1)
         return torch.stack(logits, dim=1)
 
-    def forward(self, text: TextBatch, generator: torch.Generator | None = None) -> VAEOutput:
-        posterior = self.vae.encode(text)
-        z = self.vae.reparametrize(posterior, generator)
+    def reconstruct(self, z: Tensor, text: TextBatch, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Logits ``[B, T-1, V]`` of ``text`` decoded from ``z`` and the per-sequence NLL ``[B]``."""
         inputs, targets = text.tokens[:, :-1], text.tokens[:, 1:]
         if self.mode == "teacher_forcing":
             logits = self.vae.decode_logits(z, self._drop_words(inputs, generator))
         else:
             logits = self._free_running_logits(z, inputs.shape[1])
-        return VAEOutput(posterior, z, logits, self.vae.reconstruction_loss(logits, targets), posterior.kl())
+        return logits, self.vae.reconstruction_loss(logits, targets)
+
+    def forward(self, text: TextBatch, generator: torch.Generator | None = None) -> VAEOutput:
+        posterior = self.vae.encode(text)
+        z = self.vae.reparametrize(posterior, generator)
+        logits, nll = self.reconstruct(z, text, generator)
+        return VAEOutput(posterior, z, logits, nll, posterior.kl())

@@ -70,7 +70,8 @@ class TrainerConfig(ComponentConfig):
     """Everything every trainer variant shares.
 
     The objective is ``w_img L_img + w_txt L_txt + w_kl_img KL_img + w_kl_txt KL_txt + w_align L_align``
-    (each term a batch mean of per-sample values); annealing variants multiply some terms by beta(t).
+    ``+ w_img_from_txt L_img|z_txt + w_txt_from_img L_txt|z_img`` (each term a batch mean of per-sample
+    values; the cross terms are off by default); annealing variants multiply some terms by beta(t).
     """
 
     epochs: int = Field(10, ge=1)
@@ -86,6 +87,8 @@ class TrainerConfig(ComponentConfig):
     w_kl_img: float = Field(1.0, ge=0.0)
     w_kl_txt: float = Field(1.0, ge=0.0)
     w_align: float = Field(1.0, ge=0.0)
+    w_img_from_txt: float = Field(0.0, ge=0.0, description="weight of -log p(x_img | z_txt), multimodal only")
+    w_txt_from_img: float = Field(0.0, ge=0.0, description="weight of -log p(x_txt | z_img), multimodal only")
     clip_norm: float | None = Field(None, gt=0.0, description="clip the global gradient norm to this value")
     device: str = Field("auto", description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
     precision: Precision = "fp32"

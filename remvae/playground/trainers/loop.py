@@ -390,7 +390,7 @@ class LoopTrainer(Trainer):
         model = self.model
         model.eval()
         generator = torch.Generator(device=self.device).manual_seed(seed_sequence(self.config.seed, 0, 3))
-        names = ["loss", *term_names(self.modality)]
+        names = ["loss", *term_names(self.modality, self.objective.weights)]
         sums = torch.zeros(len(names) + 1, dtype=torch.float64, device=self.device)
         for index in ordered_batches(val.size, self.config.batch_size, self.context):
             batch = val.batch(index)

@@ -4,7 +4,10 @@
 
 over the terms the model has: ``image_reconstruction`` (-log p(x|z), summed over pixels),
 ``image_kl`` (KL(q(z|x) || N(0, I))), ``text_reconstruction`` (token NLL summed over the caption),
-``text_kl`` and, for the mixed model, ``alignment`` (between the image and text posteriors of a pair).
+``text_kl`` and, for the mixed model, ``alignment`` (between the image and text posteriors of a pair)
+and the optional cross reconstructions ``image_from_text`` (-log p(x_img | z_txt), z_txt ~ q(z|x_txt))
+and ``text_from_image`` (-log p(x_txt | z_img)), computed only when their weight is positive: they
+train each decoder on the other modality's posterior, which is what cross-modal generation feeds it.
 Each L_k is the batch mean of the model's per-sample values. The trainer variants differ only in
 which terms are annealed (none; the KLs; the KLs and the alignment).
 """
@@ -22,7 +25,11 @@ from remvae.core.vae import ImageVAE, Posterior
 from remvae.core.wrapper import Wrapper
 from remvae.playground.trainers.batches import Batch, Modality
 
-TERMS = ("image_reconstruction", "text_reconstruction", "image_kl", "text_kl", "alignment")
+TERMS = (
+    "image_reconstruction", "text_reconstruction", "image_kl", "text_kl", "alignment", "image_from_text",
+    "text_from_image",
+)
+CROSS_TERMS = ("image_from_text", "text_from_image")
 KL_TERMS = frozenset({"image_kl", "text_kl"})
 Alignment = Callable[[Posterior, Posterior], Tensor]
 Schedule = Callable[[int, int], float]
@@ -41,13 +48,14 @@ def modality_of(model: nn.Module) -> Modality:
     )
 
 
-def term_names(modality: Modality) -> tuple[str, ...]:
+def term_names(modality: Modality, weights: dict[str, float]) -> tuple[str, ...]:
     """The loss terms of a model of this modality, in the order :meth:`Objective.terms` returns them."""
     if modality == "image":
         return ("image_reconstruction", "image_kl")
     if modality == "text":
         return ("text_reconstruction", "text_kl")
-    return ("image_reconstruction", "text_reconstruction", "image_kl", "text_kl", "alignment")
+    cross = tuple(name for name in CROSS_TERMS if weights.get(name, 0.0) > 0)
+    return ("image_reconstruction", "text_reconstruction", "image_kl", "text_kl", "alignment", *cross)
 
 
 @dataclass(frozen=True)
@@ -70,14 +78,23 @@ class Objective:
         if modality == "text":
             out = net(batch.text, generator=generator)
             return {"text_reconstruction": out.reconstruction_loss.mean(), "text_kl": out.kl.mean()}
-        both = net(batch.images, batch.text, generator=generator)
-        return {
+        both = net(batch.images, batch.text, generator=generator, cross=self.cross)
+        terms = {
             "image_reconstruction": both.image.reconstruction_loss.mean(),
             "text_reconstruction": both.text.reconstruction_loss.mean(),
             "image_kl": both.image.kl.mean(),
             "text_kl": both.text.kl.mean(),
             "alignment": self.alignment(both.image.posterior, both.text.posterior).mean(),
         }
+        if self.cross:
+            for name in CROSS_TERMS:
+                if self.weights[name] > 0:
+                    terms[name] = getattr(both, name).mean()
+        return terms
+
+    @property
+    def cross(self) -> bool:
+        return any(self.weights[name] > 0 for name in CROSS_TERMS)
 
     def loss(self, terms: dict[str, Tensor], beta: float) -> Tensor:
         total = sum(
@@ -86,11 +103,16 @@ class Objective:
         return total  # type: ignore[return-value]
 
 
-def term_weights(w_img: float, w_txt: float, w_kl_img: float, w_kl_txt: float, w_align: float) -> dict[str, float]:
+def term_weights(
+    w_img: float, w_txt: float, w_kl_img: float, w_kl_txt: float, w_align: float,
+    w_img_from_txt: float = 0.0, w_txt_from_img: float = 0.0,
+) -> dict[str, float]:
     return {
         "image_reconstruction": w_img,
         "text_reconstruction": w_txt,
         "image_kl": w_kl_img,
         "text_kl": w_kl_txt,
         "alignment": w_align,
+        "image_from_text": w_img_from_txt,
+        "text_from_image": w_txt_from_img,
     }

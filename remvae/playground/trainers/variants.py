@@ -24,7 +24,10 @@ def _build(
 ) -> LoopTrainer:
     schedule = config.schedule.build(SCHEDULES) if isinstance(config, AnnealingConfig) else Constant(1.0)
     objective = Objective(
-        weights=term_weights(config.w_img, config.w_txt, config.w_kl_img, config.w_kl_txt, config.w_align),
+        weights=term_weights(
+            config.w_img, config.w_txt, config.w_kl_img, config.w_kl_txt, config.w_align,
+            config.w_img_from_txt, config.w_txt_from_img,
+        ),
         alignment=config.alignment.build(ALIGNMENTS),
         schedule=schedule,
         annealed=annealed if isinstance(config, AnnealingConfig) else frozenset(),
