@@ -1,12 +1,26 @@
-"""The ``remvae`` command."""
+"""The ``remvae`` command.
+
+Exit status: 0 on success, 2 on bad input (one line per problem, no traceback), 1 when a stage
+fails (which stage, and where its log is), 130 when interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import sys
-from typing import Sequence
+from pathlib import Path
+from typing import Callable, Sequence
 
-from remvae.core.registry import ALL_REGISTRIES
+from remvae.core.data import DataNotFoundError
+from remvae.core.registry import ALL_REGISTRIES, UnknownComponentError
+
+EXIT_OK, EXIT_STAGE_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def say(message: str) -> None:
+    print(f"remvae: {message}", flush=True)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -18,19 +32,188 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"  {entry.name:<{width}}  {entry.description}")
         if not entries:
             print("  (none registered)")
-    return 0
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from remvae.generator.schema import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        say(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from remvae.generator.schema import ArgsError, load_experiment
+
+    status = EXIT_OK
+    for path in args.args:
+        try:
+            experiment = load_experiment(path)
+        except ArgsError as error:
+            _print_error(error)
+            status = EXIT_BAD_INPUT
+        else:
+            say(f"{path}: valid (experiment {experiment.name!r}, run folder {experiment.run_dir})")
+    return status
+
+
+def _generate(args_path: str, force: bool):
+    from remvae.generator.render import generate
+    from remvae.generator.schema import load_experiment
+
+    experiment = load_experiment(args_path)
+    for result in generate(experiment, force=force):
+        if result.status == "kept":
+            say(f"kept {result.path}: edited since it was generated (--force overwrites it)")
+        elif result.status == "overwritten":
+            say(f"overwrote {result.path} (it had been edited; --force)")
+        elif result.status == "written":
+            say(f"wrote {result.path}")
+    return experiment
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    experiment = _generate(args.args, args.force)
+    say(f"scripts of {experiment.name!r} are in {experiment.run_dir}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from remvae.generator.stages import STAGES, completion, run_stage
+
+    experiment = _generate(args.args, args.force)
+    for stage in STAGES:
+        done = completion(stage, experiment)
+        if done is not None:
+            say(f"{stage}: complete ({done}), skipped")
+            continue
+        say(f"{stage}: running (log: {experiment.run_dir / 'logs' / (stage + '.log')})")
+        run_stage(stage, experiment.run_dir, echo=not args.quiet)
+    say(f"done: {experiment.run_dir}")
+    return EXIT_OK
+
+
+def _stage_command(stage: str) -> Callable[[argparse.Namespace], int]:
+    def command(args: argparse.Namespace) -> int:
+        from remvae.generator.schema import load_experiment
+        from remvae.generator.stages import run_stage
+
+        run_dir = Path(args.run).resolve()
+        if not (run_dir / "config.json").is_file():
+            raise FileNotFoundError(f"{run_dir / 'config.json'}: not found; is {args.run} a run folder?")
+        load_experiment(run_dir / "config.json")  # a damaged config.json is bad input, not a stage failure
+        say(f"{stage}: running (log: {run_dir / 'logs' / (stage + '.log')})")
+        run_stage(stage, run_dir, echo=not args.quiet)
+        return EXIT_OK
+
+    return command
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from remvae.report import compare
+
+    for run in args.runs:
+        if not Path(run).is_dir():
+            raise FileNotFoundError(f"{run}: not a run folder")
+    path = compare([Path(run) for run in args.runs], Path(args.output))
+    say(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_judge_train(args: argparse.Namespace) -> int:
+    from remvae.playground.evaluators.judges.training import train_judge
+
+    judge = train_judge(args.dataset, root=args.root, out_dir=args.output, epochs=args.epochs, seed=args.seed)
+    say(f"saved judge {judge.path} (test accuracy {judge.test_accuracy:.4f})")
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="remvae", description="Aligned multimodal image-text VAEs.")
+    parser = argparse.ArgumentParser(
+        prog="remvae",
+        description="Aligned multimodal image-text VAEs. Start with: remvae run experiments/quickstart/args.json",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("list", help="print every registered component by kind").set_defaults(func=cmd_list)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(func=func)
+        return sub
+
+    add("list", cmd_list, "print every registered component by kind")
+    sub = add("schema", cmd_schema, "print the JSON Schema of args.json")
+    sub.add_argument("--output", "-o", help="write it to this file instead")
+    sub = add("validate", cmd_validate, "check args.json files; print every problem of each")
+    sub.add_argument("args", metavar="ARGS", nargs="+")
+    sub = add("generate", cmd_generate, "write train.py, visualize.py, eval.py, report.py and execute.sh")
+    sub.add_argument("args", metavar="ARGS")
+    sub.add_argument("--force", action="store_true", help="overwrite scripts edited since they were generated")
+    sub = add("run", cmd_run, "validate, generate, train, visualize, eval, report (skipping completed stages)")
+    sub.add_argument("args", metavar="ARGS")
+    sub.add_argument("--force", action="store_true", help="overwrite scripts edited since they were generated")
+    sub.add_argument("--quiet", "-q", action="store_true", help="only write the stages' output to their logs")
+    for stage, help in (
+        ("train", "train (or resume training) the run's model"),
+        ("visualize", "draw the run's figures into figures/"),
+        ("eval", "run the evaluators into metrics/eval.json"),
+        ("report", "assemble report.pdf"),
+    ):
+        sub = add(stage, _stage_command(stage), help)
+        sub.add_argument("run", metavar="RUN", help="run folder (holding config.json and the generated scripts)")
+        sub.add_argument("--quiet", "-q", action="store_true", help="only write the output to the log")
+    sub = add("compare", cmd_compare, "compare several runs' metrics and curves in one PDF")
+    sub.add_argument("runs", metavar="RUN", nargs="+")
+    sub.add_argument("--output", "-o", default="comparison.pdf", help="PDF to write (a Markdown table goes beside it)")
+    judge = commands.add_parser("judge", help="judge classifiers for the evaluators")
+    judge_commands = judge.add_subparsers(dest="judge_command", metavar="COMMAND", required=True)
+    sub = judge_commands.add_parser("train", help="train a data set's judge classifier and save it")
+    sub.set_defaults(func=cmd_judge_train)
+    sub.add_argument(
+        "--dataset", required=True, help="mnist, fashion_mnist or celeba (bundled_digits for a quick check)"
+    )
+    sub.add_argument("--root", help="data root (default: $REMVAE_DATA, else the per-user cache)")
+    sub.add_argument("--output", help="folder to save it in (default: the first $REMVAE_JUDGES folder or the cache)")
+    sub.add_argument("--epochs", type=int, help="training epochs (default: the data set's preset)")
+    sub.add_argument("--seed", type=int, default=0, help="seed of the initialisation and the augmentation")
     return parser
 
 
+def _print_error(error: BaseException) -> None:
+    """One ``remvae: error:`` line per problem of a bad-input error."""
+    for line in str(error).splitlines() or [type(error).__name__]:
+        print(f"remvae: error: {line}", file=sys.stderr)
+
+
+BAD_INPUT = (ValueError, UnknownComponentError, DataNotFoundError, FileNotFoundError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from remvae.generator.stages import StageError
+
+    # torch logs a CUDA_HOME warning when a plugin imports torch.utils.cpp_extension on a CPU-only
+    # machine; the command's stderr is kept for remvae's own one-line messages.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except StageError as error:
+        if error.interrupted:
+            saved = "the trainer saved checkpoints/last; " if error.stage == "train" else ""
+            print(f"remvae: {error}; {saved}run the same command again to resume", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        print(f"remvae: error: {error}", file=sys.stderr)
+        return EXIT_STAGE_FAILED
+    except BAD_INPUT as error:
+        _print_error(error)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("remvae: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

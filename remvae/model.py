@@ -1,0 +1,271 @@
+"""The trained multimodal model, loaded from a run folder: remvae's public face.
+
+    import remvae
+    model = remvae.load("experiments/quickstart")
+    model.image_to_text(images)                 # float [B, C, H, W] in [0, 1] -> list[str]
+    model.text_to_image(["a photo of a seven"])  # -> float [B, C, H, W] in [0, 1]
+
+Every method is deterministic by default: z is the posterior mean (or, for ``sample``, a seeded
+prior draw) and captions are decoded greedily. ``sample=True`` draws z from the posterior and
+``temperature > 0`` samples words; pass ``seed`` (or a ``generator``) to make those draws repeatable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from remvae.core.checkpoint import CheckpointError, find_checkpoint, load_checkpoint
+from remvae.core.multimodal import MultimodalVAE
+from remvae.core.vae import Posterior, TextBatch
+from remvae.experiment import ModelSpec, RunFolderError
+from remvae.text.tokenizer import Tokenizer
+
+CHECKPOINTS = ("best", "last")
+_GREY = torch.tensor([0.299, 0.587, 0.114])
+
+Endpoint = Union[str, Tensor]
+"""An end of an interpolation: a caption, or one image ``[C, H, W]``."""
+
+
+class Samples(NamedTuple):
+    """Both modalities decoded from the same latents ``z`` ``[n, D]``."""
+
+    images: Tensor
+    texts: list[str]
+    z: Tensor
+
+
+def _generator(device: torch.device, seed: int | None, generator: torch.Generator | None) -> torch.Generator | None:
+    if generator is not None or seed is None:
+        return generator
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+class LoadedModel:
+    """A trained :class:`MultimodalVAE` with its tokenizer, in eval mode on ``device``."""
+
+    def __init__(
+        self, model: MultimodalVAE, tokenizer: Tokenizer, spec: ModelSpec, run_dir: Path, checkpoint: Path
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.spec = spec
+        self.run_dir = run_dir
+        self.checkpoint = checkpoint
+
+    def __repr__(self) -> str:
+        return (
+            f"LoadedModel({self.spec.image}+{self.spec.text}, latent_dim={self.latent_dim}, "
+            f"image={self.channels}x{self.image_size}x{self.image_size}, checkpoint={str(self.checkpoint)!r})"
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model.latent_dim
+
+    @property
+    def image_size(self) -> int:
+        return self.model.image.image_size
+
+    @property
+    def channels(self) -> int:
+        return self.model.image.channels
+
+    @property
+    def max_length(self) -> int:
+        return self.model.text.vae.max_length
+
+    def to(self, device: str | torch.device) -> LoadedModel:
+        self.model.to(device)
+        return self
+
+    # Inputs.
+
+    def prepare_images(self, images: Tensor) -> Tensor:
+        """Images as the model reads them: ``[B, C, H, W]`` float in [0, 1] at its size and channels.
+
+        Accepts one image ``[C, H, W]`` and uint8 images (divided by 255); grey images are repeated
+        to RGB and RGB images turned grey as needed; other sizes are resized (bilinear, antialiased).
+        """
+        if not isinstance(images, Tensor):
+            raise TypeError(f"images must be a torch.Tensor [B, C, H, W], got {type(images).__name__}")
+        if images.dim() == 3:
+            images = images.unsqueeze(0)
+        if images.dim() != 4 or images.shape[1] not in (1, 3):
+            raise ValueError(f"images must be [B, C, H, W] with C = 1 or 3, got shape {tuple(images.shape)}")
+        images = images.to(self.device)
+        images = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+        low, high = float(images.min()), float(images.max())
+        if low < -1e-3 or high > 1 + 1e-3:
+            raise ValueError(f"images must be in [0, 1] (or uint8), got values in [{low:.3g}, {high:.3g}]")
+        if images.shape[1] != self.channels:
+            if self.channels == 1:
+                images = (images * _GREY.to(images.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+            else:
+                images = images.expand(-1, 3, -1, -1)
+        if images.shape[-2:] != (self.image_size, self.image_size):
+            shrinking = images.shape[-1] > self.image_size
+            images = F.interpolate(
+                images, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False,
+                antialias=shrinking,
+            )
+        return images.clamp(0.0, 1.0).contiguous()
+
+    def prepare_texts(self, texts: str | Sequence[str]) -> TextBatch:
+        """Captions as token ids (unknown words become ``<unk>``; long captions are cut to ``max_length``)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = list(texts)
+        if not texts or not all(isinstance(t, str) for t in texts):
+            raise ValueError("texts must be a non-empty list of strings")
+        return self.tokenizer.encode_batch(texts, self.max_length).to(self.device)
+
+    # Latents.
+
+    @torch.no_grad()
+    def encode_image(self, images: Tensor) -> Posterior:
+        """q(z | image): the posterior's mean and log-variance, ``[B, D]`` each."""
+        return self.model.encode_image(self.prepare_images(images))
+
+    @torch.no_grad()
+    def encode_text(self, texts: str | Sequence[str]) -> Posterior:
+        """q(z | caption): the posterior's mean and log-variance, ``[B, D]`` each."""
+        return self.model.encode_text(self.prepare_texts(texts))
+
+    def latent(
+        self, posterior: Posterior, sample: bool = False, seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """The posterior mean, or a draw from the posterior when ``sample``."""
+        return MultimodalVAE.latent(posterior, sample, _generator(self.device, seed, generator))
+
+    @torch.no_grad()
+    def decode_image(self, z: Tensor) -> Tensor:
+        """Images ``[B, C, H, W]`` in [0, 1] (the decoder's mean) from latents ``[B, D]``."""
+        return self.model.image.decode(z.to(self.device))
+
+    @torch.no_grad()
+    def decode_text(
+        self, z: Tensor, temperature: float = 0.0, seed: int | None = None, generator: torch.Generator | None = None
+    ) -> list[str]:
+        """Captions from latents ``[B, D]``: greedy, or sampled at ``temperature`` > 0."""
+        ids = self.model.text.vae.decode(
+            z.to(self.device), temperature=temperature, generator=_generator(self.device, seed, generator)
+        )
+        return self.tokenizer.decode_batch(ids)
+
+    # Cross-modal generation and reconstruction.
+
+    def image_to_text(
+        self, images: Tensor, sample: bool = False, temperature: float = 0.0, seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> list[str]:
+        """A caption for each image."""
+        generator = _generator(self.device, seed, generator)
+        z = self.latent(self.encode_image(images), sample, generator=generator)
+        return self.decode_text(z, temperature, generator=generator)
+
+    def text_to_image(
+        self, texts: str | Sequence[str], sample: bool = False, seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """An image ``[C, H, W]`` in [0, 1] for each caption, stacked to ``[B, C, H, W]``."""
+        return self.decode_image(self.latent(self.encode_text(texts), sample, seed, generator))
+
+    def reconstruct_image(
+        self, images: Tensor, sample: bool = False, seed: int | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Images encoded and decoded by the image VAE."""
+        return self.decode_image(self.latent(self.encode_image(images), sample, seed, generator))
+
+    def reconstruct_text(
+        self, texts: str | Sequence[str], sample: bool = False, temperature: float = 0.0, seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> list[str]:
+        """Captions encoded and decoded by the text VAE."""
+        generator = _generator(self.device, seed, generator)
+        z = self.latent(self.encode_text(texts), sample, generator=generator)
+        return self.decode_text(z, temperature, generator=generator)
+
+    def sample(
+        self, n: int, temperature: float = 0.0, seed: int | None = 0, generator: torch.Generator | None = None
+    ) -> Samples:
+        """``n`` latents from the prior N(0, I) decoded to both modalities (seeded: the same draws each call)."""
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        generator = _generator(self.device, seed, generator)
+        z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+        return Samples(self.decode_image(z), self.decode_text(z, temperature, generator=generator), z)
+
+    def interpolate(self, a: Endpoint, b: Endpoint, steps: int = 8) -> Samples:
+        """``steps`` latents on the straight line from ``a`` to ``b`` (posterior means), decoded to both modalities.
+
+        Each end is a caption or one image ``[C, H, W]``, so image-to-image, caption-to-caption and
+        caption-to-image paths all work.
+        """
+        if steps < 2:
+            raise ValueError(f"steps must be at least 2, got {steps}")
+        start, end = self._endpoint(a), self._endpoint(b)
+        weights = torch.linspace(0.0, 1.0, steps, device=self.device).unsqueeze(1)
+        z = (1 - weights) * start + weights * end
+        return Samples(self.decode_image(z), self.decode_text(z), z)
+
+    def _endpoint(self, end: Endpoint) -> Tensor:
+        if isinstance(end, str):
+            return self.encode_text([end]).mean[0]
+        if isinstance(end, Tensor):
+            if end.dim() == 4 and end.shape[0] != 1:
+                raise ValueError(f"an interpolation end is one image [C, H, W], got shape {tuple(end.shape)}")
+            return self.encode_image(end).mean[0]
+        raise TypeError(f"an interpolation end is a caption (str) or an image tensor, got {type(end).__name__}")
+
+
+def load(run_dir: str | Path, device: str | torch.device = "cpu", checkpoint: str = "best") -> LoadedModel:
+    """Load a trained run folder (``model.json`` and ``checkpoints/<checkpoint>/``) onto ``device``.
+
+    ``checkpoint`` is ``best``, ``last``, or the name or path of any checkpoint folder; ``best`` falls
+    back to ``last`` for runs that kept no best checkpoint. Raises :class:`RunFolderError` or
+    :class:`CheckpointError` naming what is missing or broken.
+    """
+    run_dir = Path(run_dir).expanduser()
+    if not run_dir.is_dir():
+        raise RunFolderError(f"{run_dir}: not a folder (expected a trained run folder)")
+    spec = ModelSpec.load(run_dir)
+    folder = _checkpoint_folder(run_dir, checkpoint)
+    loaded = load_checkpoint(folder, map_location="cpu", optimizer=False)
+    if loaded.tokenizer is None:
+        raise RunFolderError(f"{folder}: no tokenizer.json; the checkpoint does not belong to a multimodal run")
+    model = spec.build(loaded.tokenizer)
+    try:
+        model.load_state_dict(loaded.model)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise CheckpointError(f"{folder}: weights do not fit the model of {run_dir / 'model.json'} ({first})") from None
+    return LoadedModel(model.to(device), loaded.tokenizer, spec, run_dir, folder)
+
+
+def _checkpoint_folder(run_dir: Path, checkpoint: str) -> Path:
+    path = Path(checkpoint)
+    candidates = [path] if path.is_absolute() else [run_dir / "checkpoints" / checkpoint]
+    if checkpoint == "best":
+        candidates.append(run_dir / "checkpoints" / "last")
+    for candidate in candidates:
+        found = find_checkpoint(candidate)
+        if found is not None:
+            return found
+    raise RunFolderError(
+        f"{candidates[0]}: no checkpoint there (state.json missing); train the run first or pick one of "
+        f"{', '.join(CHECKPOINTS)}"
+    )
+
+
+__all__ = ["LoadedModel", "Samples", "load"]
