@@ -1,0 +1,233 @@
+"""The evaluator interface, the context evaluators share, and the ``metrics/eval.json`` writer.
+
+An :class:`Evaluator` turns an :class:`EvaluationContext` (model, tokenizer, test set, judge spec,
+seed, sample limit) into a flat dict of metrics. Evaluators share expensive intermediate
+results (posteriors, generations, the loaded judge) through :meth:`EvaluationContext.cached`, so
+running several of them costs little more than running the most expensive one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+import zlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterator, Mapping, TypeVar
+
+import torch
+
+from remvae.core.data import ImageTextDataset
+from remvae.core.multimodal import MultimodalVAE
+from remvae.core.vae import TextBatch
+from remvae.text.tokenizer import Tokenizer
+
+T = TypeVar("T")
+
+
+class EvaluationError(ValueError):
+    """An evaluation that cannot run as configured (missing judge, model or weights); one line saying why."""
+
+
+@dataclass
+class EvaluationContext:
+    """Everything an evaluator reads.
+
+    Attributes:
+        model: the trained model (put in eval mode by :func:`run_evaluators`).
+        tokenizer: the run's tokenizer.
+        test_set: the items evaluated (the first ``limit`` of a seeded permutation when ``limit`` is set).
+        train_set: optional; used by evaluators that fit something (the linear probe).
+        dataset: the reader name (``mnist``, ``fashion_mnist``, ``celeba``...): the default judge.
+        judge: a judge name, a path, ``"hf:<model id or path>"``, a ``torch.nn.Module`` returning
+            logits, or ``None`` for the data set's judge. Resolved lazily, once, by the evaluators.
+        judge_info: ``{"name", "path", "test_accuracy"}`` of the judge, once resolved.
+        device, seed, batch_size, limit: where, how reproducibly, how batched and on how many items.
+        cache: intermediate results shared between evaluators (see :meth:`cached`).
+    """
+
+    model: MultimodalVAE
+    tokenizer: Tokenizer
+    test_set: ImageTextDataset
+    train_set: ImageTextDataset | None = None
+    dataset: str | None = None
+    judge: Any = None
+    device: str | torch.device = "cpu"
+    seed: int = 0
+    batch_size: int = 500
+    limit: int | None = None
+    judge_info: dict[str, Any] | None = None
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise EvaluationError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.limit is not None and self.limit < 2:
+            raise EvaluationError(f"limit must be at least 2 items, got {self.limit}")
+        if len(self.test_set) < 2:
+            raise EvaluationError(f"the test set has {len(self.test_set)} items; evaluation needs at least 2")
+        self.device = torch.device(self.device)
+
+    @property
+    def n(self) -> int:
+        """How many test items are evaluated."""
+        return len(self.items)
+
+    @property
+    def items(self) -> ImageTextDataset:
+        """The evaluated test items: all of them, or ``limit`` drawn by a permutation seeded with ``seed``."""
+
+        def choose() -> ImageTextDataset:
+            if self.limit is None or self.limit >= len(self.test_set):
+                return self.test_set
+            order = torch.randperm(len(self.test_set), generator=torch.Generator().manual_seed(self.seed))
+            return self.test_set.subset(order[: self.limit].sort().values)
+
+        return self.cached("items", choose)
+
+    def cached(self, key: str, compute: Callable[[], T]) -> T:
+        """``compute()`` the first time ``key`` is asked for, the stored value afterwards."""
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
+
+    def generator(self, tag: str, device: str | torch.device = "cpu") -> torch.Generator:
+        """A generator seeded from ``seed`` and ``tag``: the same draws in every run and every evaluator."""
+        return torch.Generator(device=device).manual_seed(self.seed * 1_000_003 + zlib.crc32(tag.encode()))
+
+    def slices(self, n: int | None = None) -> Iterator[slice]:
+        """Consecutive batches ``slice(start, start + batch_size)`` covering ``n`` (default: ``self.n``) items."""
+        total = self.n if n is None else n
+        for start in range(0, total, self.batch_size):
+            yield slice(start, min(start + self.batch_size, total))
+
+    def images(self, index: slice) -> torch.Tensor:
+        """Evaluated test images ``index`` as float [0, 1] on ``device``."""
+        return self.items.images[index].to(self.device).float().div_(255.0)
+
+    def text(self) -> TextBatch:
+        """The evaluated captions, tokenized once (cut to the text VAE's ``max_length``)."""
+        max_length = getattr(self.model.text.vae, "max_length", None)
+        return self.cached("text", lambda: self.tokenizer.encode_batch(self.items.captions, max_length))
+
+    def text_batch(self, index: slice) -> TextBatch:
+        full = self.text()
+        lengths = full.lengths[index]
+        return TextBatch(full.tokens[index, : int(lengths.max())], lengths).to(self.device)
+
+
+class Evaluator(ABC):
+    """Computes metrics of a trained model on a test set.
+
+    Subclasses set ``uses_judge`` when their numbers depend on the judge classifier, so that
+    eval.json records the judge (name, path, own test accuracy) beside them.
+    """
+
+    uses_judge: ClassVar[bool] = False
+
+    @abstractmethod
+    def evaluate(self, ctx: EvaluationContext) -> dict[str, Any]:
+        """Metrics as a JSON-serialisable dict (numbers, or nested dicts of numbers)."""
+
+    def judge_record(self, ctx: EvaluationContext) -> dict[str, Any] | None:
+        """The model that judged this evaluator's outputs, for eval.json: the image judge by default."""
+        return dict(ctx.judge_info) if self.uses_judge and ctx.judge_info else None
+
+
+def run_evaluators(
+    ctx: EvaluationContext,
+    evaluators: Mapping[str, Evaluator],
+    out_path: str | Path | None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run ``evaluators`` in order (no grad, model in eval mode, seeded) and write their results.
+
+    After each evaluator the results are merged into ``out_path`` (``metrics/eval.json``; entries of
+    evaluators not run now are kept) and the file is replaced atomically, so a failure later on
+    keeps what was computed. Returns the full eval.json document.
+    """
+    from remvae import __version__
+
+    path = Path(out_path) if out_path is not None else None
+    document = _read_existing(path) if path is not None else _empty_document()
+    was_training = ctx.model.training
+    ctx.model.eval()
+    try:
+        for name, evaluator in evaluators.items():
+            torch.manual_seed(ctx.seed)
+            start = time.perf_counter()
+            with torch.no_grad():
+                metrics = evaluator.evaluate(ctx)
+            seconds = time.perf_counter() - start
+            document["evaluators"][name] = {
+                "metrics": _jsonable(metrics),
+                "n": ctx.n,
+                "seed": ctx.seed,
+                "judge": evaluator.judge_record(ctx),
+                "seconds": round(seconds, 3),
+            }
+            document["remvae_version"] = __version__
+            document["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            if path is not None:
+                write_json_atomic(path, document)
+            if log is not None:
+                log(f"{name}: {seconds:.1f} s")
+    finally:
+        ctx.model.train(was_training)
+    return document
+
+
+def _empty_document() -> dict[str, Any]:
+    return {"remvae_version": None, "created": None, "evaluators": {}}
+
+
+def _read_existing(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return _empty_document()
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise EvaluationError(
+            f"{path}: existing eval results are unreadable ({error}); move or delete the file"
+        ) from None
+    if not isinstance(document, dict) or not isinstance(document.get("evaluators"), dict):
+        raise EvaluationError(f"{path}: not a remvae eval.json (no 'evaluators' object); move or delete the file")
+    return document
+
+
+def _jsonable(value: Any) -> Any:
+    """Tensors and numpy scalars as Python numbers; NaN and infinities as ``None`` (strict JSON)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return _jsonable(value.tolist())
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write ``data`` as JSON to a temporary file beside ``path``, then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, allow_nan=False)
+            handle.write("\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would have created it, not mkstemp's 0600
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,158 @@
+"""Intermediate results evaluators share, each computed once per context (batched, no grad).
+
+Images are kept as uint8 ``[N, C, H, W]`` on the CPU (as the readers store them), latents and
+posteriors as float CPU tensors; work runs on ``ctx.device`` one batch at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Literal, get_args
+
+import torch
+from torch import Tensor
+
+from remvae.core.evaluator import EvaluationContext, EvaluationError
+from remvae.core.vae import Posterior
+from remvae.playground.evaluators.judges import judge_for
+
+ImageSet = Literal["reconstruction", "text_to_image", "prior"]
+IMAGE_SETS: tuple[str, ...] = get_args(ImageSet)
+
+
+def caption_grammar(ctx: EvaluationContext) -> Any:
+    """The test set's caption grammar (``grammar``, or a multi-label reader's ``attribute_grammar``)."""
+    grammar = ctx.test_set.grammar or getattr(ctx.test_set, "attribute_grammar", None)
+    if grammar is None:
+        raise EvaluationError("the test set has no caption grammar, so labels cannot be read from captions")
+    return grammar
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    return images.clamp(0.0, 1.0).mul(255.0).round_().to(torch.uint8).cpu()
+
+
+def image_posterior(ctx: EvaluationContext) -> Posterior:
+    """q(z|x) of every evaluated test image."""
+
+    def compute() -> Posterior:
+        parts = [ctx.model.encode_image(ctx.images(index)) for index in ctx.slices()]
+        return Posterior(torch.cat([p.mean.cpu() for p in parts]), torch.cat([p.logvar.cpu() for p in parts]))
+
+    return ctx.cached("posterior:image", compute)
+
+
+def text_posterior(ctx: EvaluationContext) -> Posterior:
+    """q(z|caption) of every evaluated test caption."""
+
+    def compute() -> Posterior:
+        parts = [ctx.model.encode_text(ctx.text_batch(index)) for index in ctx.slices()]
+        return Posterior(torch.cat([p.mean.cpu() for p in parts]), torch.cat([p.logvar.cpu() for p in parts]))
+
+    return ctx.cached("posterior:text", compute)
+
+
+def latents(ctx: EvaluationContext, posterior: Posterior, sample: bool, tag: str) -> Tensor:
+    """The posterior means, or one seeded draw z = mean + std * eps per item."""
+    return posterior.rsample(ctx.generator(tag)) if sample else posterior.mean
+
+
+def decode_images(ctx: EvaluationContext, z: Tensor) -> Tensor:
+    return torch.cat([to_uint8(ctx.model.image.decode(z[index].to(ctx.device))) for index in ctx.slices(len(z))])
+
+
+def decode_ids(ctx: EvaluationContext, z: Tensor) -> list[Tensor]:
+    """Greedy token ids per item (without ``<bos>``, cut after ``<eos>``), as a list of 1-D CPU tensors."""
+    vae = ctx.model.text.vae
+    rows: list[Tensor] = []
+    for index in ctx.slices(len(z)):
+        rows.extend(vae.decode(z[index].to(ctx.device)).cpu())
+    return rows
+
+
+def decode_texts(ctx: EvaluationContext, z: Tensor) -> list[str]:
+    return [ctx.tokenizer.decode(ids) for ids in decode_ids(ctx, z)]
+
+
+def _mode(sample: bool) -> str:
+    return "sample" if sample else "mean"
+
+
+def text_to_image(ctx: EvaluationContext, sample: bool = False) -> Tensor:
+    """Images generated from the evaluated captions (uint8)."""
+    return ctx.cached(
+        f"text_to_image:{_mode(sample)}",
+        lambda: decode_images(ctx, latents(ctx, text_posterior(ctx), sample, "text_to_image")),
+    )
+
+
+def image_to_text(ctx: EvaluationContext, sample: bool = False) -> list[str]:
+    """Greedy captions generated from the evaluated images."""
+    return ctx.cached(
+        f"image_to_text:{_mode(sample)}",
+        lambda: decode_texts(ctx, latents(ctx, image_posterior(ctx), sample, "image_to_text")),
+    )
+
+
+def image_reconstructions(ctx: EvaluationContext) -> Tensor:
+    """Test images encoded and decoded through the posterior mean (uint8)."""
+    return ctx.cached("reconstruction:image", lambda: decode_images(ctx, image_posterior(ctx).mean))
+
+
+def text_reconstruction_ids(ctx: EvaluationContext) -> list[Tensor]:
+    """Test captions encoded and greedily decoded through the posterior mean (token ids)."""
+    return ctx.cached("reconstruction:text", lambda: decode_ids(ctx, text_posterior(ctx).mean))
+
+
+def text_reconstructions(ctx: EvaluationContext) -> list[str]:
+    return ctx.cached(
+        "reconstruction:text:str", lambda: [ctx.tokenizer.decode(i) for i in text_reconstruction_ids(ctx)]
+    )
+
+
+def prior_latents(ctx: EvaluationContext) -> Tensor:
+    """``n`` seeded draws z ~ N(0, I), shared by both modalities (joint generation)."""
+    n, dim = ctx.n, ctx.model.latent_dim
+    return ctx.cached("prior:z", lambda: torch.randn(n, dim, generator=ctx.generator("prior")))
+
+
+def prior_images(ctx: EvaluationContext) -> Tensor:
+    return ctx.cached("prior:image", lambda: decode_images(ctx, prior_latents(ctx)))
+
+
+def prior_captions(ctx: EvaluationContext) -> list[str]:
+    return ctx.cached("prior:text", lambda: decode_texts(ctx, prior_latents(ctx)))
+
+
+def generated_images(ctx: EvaluationContext, which: str, sample: bool = False) -> Tensor:
+    """One of :data:`IMAGE_SETS`, ``n`` uint8 images each."""
+    if which == "reconstruction":
+        return image_reconstructions(ctx)
+    if which == "text_to_image":
+        return text_to_image(ctx, sample)
+    if which == "prior":
+        return prior_images(ctx)
+    raise ValueError(f"unknown image set {which!r}; one of {', '.join(IMAGE_SETS)}")
+
+
+def judged(ctx: EvaluationContext, key: str, images: Callable[[], Tensor]) -> tuple[Tensor, Tensor]:
+    """The judge's logits ``[N, K]`` and penultimate features ``[N, F]`` on uint8 ``images()``, cached by ``key``."""
+
+    def compute() -> tuple[Tensor, Tensor]:
+        judge = judge_for(ctx)
+        stack = images()
+        outputs = [
+            judge.logits_and_features(stack[index].to(ctx.device).float().div_(255.0))
+            for index in ctx.slices(len(stack))
+        ]
+        return torch.cat([o[0].cpu() for o in outputs]), torch.cat([o[1].cpu().double() for o in outputs])
+
+    return ctx.cached(f"judge:{key}", compute)
+
+
+def judged_real(ctx: EvaluationContext) -> tuple[Tensor, Tensor]:
+    return judged(ctx, "real", lambda: ctx.items.images)
+
+
+def judged_generated(ctx: EvaluationContext, which: str, sample: bool = False) -> tuple[Tensor, Tensor]:
+    key = f"{which}:{_mode(sample)}" if which == "text_to_image" else which
+    return judged(ctx, key, lambda: generated_images(ctx, which, sample))

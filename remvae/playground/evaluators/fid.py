@@ -1,0 +1,145 @@
+"""Fréchet distances between real test images and generated ones, in judge or Inception features.
+
+FID = ||mu_r - mu_g||^2 + tr(S_r) + tr(S_g) - 2 tr((S_r S_g)^(1/2)), with the means and (unbiased)
+covariances of the two feature sets. tr((S_r S_g)^(1/2)) is computed in float64 as the sum of
+sqrt(eig(S_r^(1/2) S_g S_r^(1/2))), a symmetric positive semi-definite matrix, so no complex
+square roots are needed. Every FID compares ``n`` generated images with the same ``n`` real ones.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any, Literal, Optional
+from urllib.error import URLError
+
+import torch
+from pydantic import Field
+from torch import Tensor
+
+from remvae.core.config import ComponentConfig
+from remvae.core.evaluator import EvaluationContext, EvaluationError, Evaluator
+from remvae.core.registry import EVALUATORS
+from remvae.playground.evaluators.common import (
+    IMAGE_SETS,
+    ImageSet,
+    generated_images,
+    judged_generated,
+    judged_real,
+)
+
+
+def _sqrt_psd(matrix: Tensor) -> Tensor:
+    values, vectors = torch.linalg.eigh(matrix)
+    return (vectors * values.clamp(min=0).sqrt()) @ vectors.T
+
+
+def _moments(features: Tensor) -> tuple[Tensor, Tensor]:
+    x = features.double()
+    mean = x.mean(0)
+    centred = x - mean
+    return mean, centred.T @ centred / (len(x) - 1)
+
+
+def frechet_distance(real: Tensor, fake: Tensor) -> float:
+    """FID between two feature sets ``[N, F]`` and ``[M, F]`` (N, M >= 2), in float64."""
+    if len(real) < 2 or len(fake) < 2:
+        raise EvaluationError(f"FID needs at least 2 items per set, got {len(real)} and {len(fake)}")
+    mean_r, cov_r = _moments(real)
+    mean_f, cov_f = _moments(fake)
+    root = _sqrt_psd(cov_r)
+    middle = root @ cov_f @ root
+    trace_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
+    distance = (mean_r - mean_f).square().sum() + cov_r.trace() + cov_f.trace() - 2 * trace_sqrt
+    return max(float(distance), 0.0)
+
+
+class FIDConfig(ComponentConfig):
+    """Which generated image sets are compared with the real test images."""
+
+    sets: list[ImageSet] = Field(default_factory=lambda: list(IMAGE_SETS), min_length=1)
+    sample: bool = Field(False, description="text_to_image from a posterior draw instead of its mean")
+
+
+@EVALUATORS.register("judge_fid", config=FIDConfig)
+class JudgeFID(Evaluator):
+    """FID in the judge's penultimate features (works offline): reconstructions, text->image, prior samples."""
+
+    uses_judge = True
+
+    def __init__(self, config: FIDConfig) -> None:
+        self.config = config
+
+    @torch.no_grad()
+    def evaluate(self, ctx: EvaluationContext) -> dict[str, Any]:
+        _, real = judged_real(ctx)
+        metrics: dict[str, Any] = {"n": ctx.n}
+        for which in self.config.sets:
+            _, fake = judged_generated(ctx, which, self.config.sample)
+            metrics[f"{which}_fid"] = frechet_distance(real, fake)
+        return metrics
+
+
+class InceptionFIDConfig(FIDConfig):
+    """Inception-v3 FID through torchmetrics (torch-fidelity's FID Inception weights)."""
+
+    inception_weights: Optional[str] = Field(
+        None, description="local file of torch-fidelity's weights-inception-2015-12-05-6726825d.pth (else downloaded)"
+    )
+    feature: Literal[64, 192, 768, 2048] = Field(2048, description="Inception feature layer (2048: standard FID)")
+
+
+def inception_metric(weights: str | None, feature: int = 2048) -> Any:
+    """torchmetrics' ``FrechetInceptionDistance`` (real statistics kept across ``reset``); clear errors offline."""
+    try:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+        from torchmetrics.utilities.imports import _TORCH_FIDELITY_AVAILABLE
+    except ImportError:
+        raise EvaluationError("fid: Inception FID needs torchmetrics (pip install 'torchmetrics[image]')") from None
+    if not _TORCH_FIDELITY_AVAILABLE:
+        raise EvaluationError("fid: Inception FID needs torch-fidelity (pip install torch-fidelity)")
+    if weights is not None and not Path(weights).expanduser().is_file():
+        raise EvaluationError(f"fid.inception_weights: {weights} is not a file")
+    path = str(Path(weights).expanduser()) if weights is not None else None
+    try:
+        return FrechetInceptionDistance(
+            feature=feature, reset_real_features=False, normalize=False, feature_extractor_weights_path=path
+        )
+    except (URLError, OSError) as error:
+        if path is not None:
+            raise EvaluationError(f"fid.inception_weights: cannot read {path} ({error})") from None
+        raise EvaluationError(
+            "fid: no local Inception weights given (inception_weights) and downloading them failed "
+            f"({' '.join(str(error).split())[:200]}); download torch-fidelity's "
+            "weights-inception-2015-12-05-6726825d.pth elsewhere and set inception_weights to its path"
+        ) from None
+    except (RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as error:
+        raise EvaluationError(
+            f"fid.inception_weights: {path or 'the downloaded file'} is not torch-fidelity's FID InceptionV3 "
+            f"state dict ({' '.join(str(error).split())[:200]})"
+        ) from None
+
+
+@EVALUATORS.register("fid", config=InceptionFIDConfig)
+class InceptionFID(Evaluator):
+    """Inception FID (torchmetrics; needs the Inception weights file or network): recon, text->image, prior."""
+
+    def __init__(self, config: InceptionFIDConfig) -> None:
+        self.config = config
+
+    @torch.no_grad()
+    def evaluate(self, ctx: EvaluationContext) -> dict[str, Any]:
+        metric = inception_metric(self.config.inception_weights, self.config.feature).to(ctx.device)
+        self._update(ctx, metric, ctx.items.images, real=True)
+        metrics: dict[str, Any] = {"n": ctx.n}
+        for which in self.config.sets:
+            metric.reset()  # keeps the real statistics (reset_real_features=False)
+            self._update(ctx, metric, generated_images(ctx, which, self.config.sample), real=False)
+            metrics[f"{which}_fid"] = float(metric.compute())
+        return metrics
+
+    @staticmethod
+    def _update(ctx: EvaluationContext, metric: Any, images: Tensor, real: bool) -> None:
+        for index in ctx.slices(len(images)):
+            batch = images[index].to(ctx.device)
+            metric.update(batch.expand(-1, 3, -1, -1) if batch.shape[1] == 1 else batch, real=real)

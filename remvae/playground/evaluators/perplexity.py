@@ -1,0 +1,197 @@
+"""How likely the captions are: under the text VAE itself, under a judge language model, and by grammar.
+
+Intrinsic (``perplexity``), by importance sampling with k draws z_1..z_k ~ q(z|x):
+    log p(x) ~= logsumexp_j [log p(x|z_j) + log p(z_j) - log q(z_j|x)] - log k,
+    perplexity = exp(-sum_x log p(x) / sum_x T_x),  T_x = the tokens after <bos> up to <eos> included;
+    ELBO = E_q[log p(x|z)] - KL(q(z|x) || p(z)) (k-sample average of the first term).
+Judge LM (``lm_perplexity``): exp of a causal LM's mean token NLL of the captions (scored as
+``<bos> caption <eos>``), for the test captions, their reconstructions and image->text captions.
+Validity (``caption_validity``): share of generated captions that are sentences of the data's grammar.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+from torch import Tensor
+
+from remvae.core.config import ComponentConfig
+from remvae.core.evaluator import EvaluationContext, EvaluationError, Evaluator
+from remvae.core.registry import EVALUATORS
+from remvae.core.vae import Posterior
+from remvae.playground.evaluators.common import (
+    caption_grammar,
+    image_to_text,
+    prior_captions,
+    text_reconstructions,
+)
+
+
+class IntrinsicPerplexityConfig(ComponentConfig):
+    """Importance samples per caption."""
+
+    k: int = Field(16, ge=1, le=1024, description="importance samples per caption")
+
+
+def _standard_normal_log_prob(z: Tensor) -> Tensor:
+    return -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)
+
+
+@EVALUATORS.register("perplexity", config=IntrinsicPerplexityConfig)
+class IntrinsicPerplexity(Evaluator):
+    """The text VAE's own perplexity of the test captions (importance-sampled log p(x)), ELBO and KL."""
+
+    def __init__(self, config: IntrinsicPerplexityConfig) -> None:
+        self.config = config
+
+    @torch.no_grad()
+    def evaluate(self, ctx: EvaluationContext) -> dict[str, Any]:
+        vae, k = ctx.model.text.vae, self.config.k
+        generator = ctx.generator("perplexity", ctx.device)
+        log_px, reconstruction, kl, tokens = [], [], [], 0
+        rows = max(1, 4 * ctx.batch_size // k)  # captions per batch; k copies of each are decoded together
+        full = ctx.text()
+        for start in range(0, ctx.n, rows):
+            index = slice(start, min(start + rows, ctx.n))
+            batch = ctx.text_batch(index)
+            posterior = vae.encode(batch)
+            size = len(batch)
+            repeated = Posterior(posterior.mean.repeat_interleave(k, 0), posterior.logvar.repeat_interleave(k, 0))
+            z = repeated.rsample(generator)
+            inputs, targets = batch.tokens[:, :-1].repeat_interleave(k, 0), batch.tokens[:, 1:].repeat_interleave(k, 0)
+            log_likelihood = -vae.reconstruction_loss(vae.decode_logits(z, inputs), targets)
+            log_w = (log_likelihood + _standard_normal_log_prob(z) - repeated.log_prob(z)).view(size, k)
+            log_px.append((torch.logsumexp(log_w, 1) - math.log(k)).cpu())
+            reconstruction.append(-log_likelihood.view(size, k).mean(1).cpu())
+            kl.append(posterior.kl().cpu())
+            tokens += int((full.lengths[index] - 1).sum())
+        log_px_all, rec, kl_all = torch.cat(log_px).double(), torch.cat(reconstruction).double(), torch.cat(kl).double()
+        elbo = -(rec + kl_all)
+        nll_per_token = float(-log_px_all.sum() / tokens)
+        return {
+            "perplexity": math.exp(nll_per_token),
+            "nll_per_token": nll_per_token,
+            "nll": float(-log_px_all.mean()),
+            "elbo": float(elbo.mean()),
+            "elbo_perplexity": math.exp(float(-elbo.sum() / tokens)),
+            "reconstruction": float(rec.mean()),
+            "kl": float(kl_all.mean()),
+            "k": k,
+            "tokens": tokens,
+        }
+
+
+TextSet = Literal["original", "reconstruction", "image_to_text"]
+
+
+class LMPerplexityConfig(ComponentConfig):
+    """The judge language model and the caption sets it scores."""
+
+    model: str = Field("gpt2", min_length=1, description="Hugging Face causal LM id or local folder")
+    local_files_only: bool = Field(False, description="never download the LM (use the local copy or fail)")
+    batch_size: int = Field(64, ge=1)
+    texts: list[TextSet] = Field(default_factory=lambda: ["original", "reconstruction", "image_to_text"], min_length=1)
+
+
+def load_causal_lm(name: str, local_files_only: bool, device: torch.device) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` of a Hugging Face causal LM in eval mode; one-line error if it cannot be loaded."""
+    try:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError:
+        raise EvaluationError("lm_perplexity needs the transformers package (pip install transformers)") from None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_files_only)
+        model = AutoModelForCausalLM.from_pretrained(name, local_files_only=local_files_only)
+    except (OSError, ValueError, KeyError) as error:
+        reason = " ".join(str(error).split())[:300] or type(error).__name__
+        raise EvaluationError(
+            f"lm_perplexity.model: cannot load the causal language model {name!r} "
+            f"(local_files_only={local_files_only}): {reason}"
+        ) from None
+    return model.to(device).eval(), tokenizer
+
+
+def lm_token_nll(
+    model: Any, tokenizer: Any, texts: list[str], batch_size: int, device: torch.device
+) -> tuple[float, int]:
+    """Summed token NLL of ``texts`` under the LM and the number of scored tokens.
+
+    Each text is scored as ``<bos> text <eos>`` (the LM's own markers, when it has them): every
+    token after the first is predicted, the end marker included, so an empty caption still counts.
+    """
+    prefix = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    suffix = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    encoded = [prefix + ids + suffix for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+    total, count = 0.0, 0
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    for start in range(0, len(encoded), batch_size):
+        rows = [ids for ids in encoded[start : start + batch_size] if len(ids) >= 2]
+        if not rows:
+            continue
+        width = max(len(ids) for ids in rows)
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = torch.tensor(row)
+            mask[i, : len(row)] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+        scored = mask[:, 1:].bool()
+        total += float(nll[scored].sum())
+        count += int(scored.sum())
+    return total, count
+
+
+@EVALUATORS.register("lm_perplexity", config=LMPerplexityConfig)
+class LMPerplexity(Evaluator):
+    """Perplexity of test, reconstructed and image->text captions under a Hugging Face causal LM (gpt2)."""
+
+    def __init__(self, config: LMPerplexityConfig) -> None:
+        self.config = config
+
+    def judge_record(self, ctx: EvaluationContext) -> dict[str, Any]:
+        return {"name": self.config.model, "path": self.config.model, "test_accuracy": None}
+
+    @torch.no_grad()
+    def evaluate(self, ctx: EvaluationContext) -> dict[str, Any]:
+        model, tokenizer = load_causal_lm(self.config.model, self.config.local_files_only, ctx.device)
+        sources = {
+            "original": lambda: ctx.items.captions,
+            "reconstruction": lambda: text_reconstructions(ctx),
+            "image_to_text": lambda: image_to_text(ctx),
+        }
+        metrics: dict[str, Any] = {}
+        for name in self.config.texts:
+            total, count = lm_token_nll(model, tokenizer, list(sources[name]()), self.config.batch_size, ctx.device)
+            metrics[f"{name}_nll_per_token"] = total / count if count else float("nan")
+            metrics[f"{name}_perplexity"] = math.exp(total / count) if count else float("nan")
+            metrics[f"{name}_tokens"] = count
+        return metrics
+
+
+@EVALUATORS.register("caption_validity", config=ComponentConfig)
+class CaptionValidity(Evaluator):
+    """Share of generated captions (image->text, reconstructions, prior samples) well-formed for the grammar."""
+
+    def __init__(self, config: ComponentConfig) -> None:
+        self.config = config
+
+    @torch.no_grad()
+    def evaluate(self, ctx: EvaluationContext) -> dict[str, Any]:
+        grammar = caption_grammar(ctx)
+        sets = {
+            "image_to_text": image_to_text(ctx),
+            "reconstruction": text_reconstructions(ctx),
+            "prior": prior_captions(ctx),
+            "original": ctx.items.captions,
+        }
+        metrics: dict[str, Any] = {}
+        for name, captions in sets.items():
+            metrics[f"{name}_valid"] = sum(map(grammar.is_well_formed, captions)) / len(captions)
+        metrics["image_to_text_distinct"] = len(set(sets["image_to_text"]))
+        metrics["prior_distinct"] = len(set(sets["prior"]))
+        return metrics
