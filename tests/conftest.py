@@ -30,3 +30,18 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} not present")
     return SHARED_DATA
+
+
+def tiny_args(**changes) -> dict:
+    """A minimal valid args.json (bundled digits, tiny models, one epoch), with top-level keys replaced."""
+    args = {
+        "name": "tiny",
+        "latent_dim": 8,
+        "image_size": 28,
+        "reader": {"name": "bundled_digits"},
+        "image": {"name": "conv", "config": {"widths": [8, 16]}},
+        "text": {"name": "gru", "config": {"hidden_dim": 32}},
+        "trainer": {"name": "simple", "config": {"epochs": 1}},
+    }
+    args.update(changes)
+    return args

@@ -14,6 +14,7 @@ import pytest
 from remvae.generator.literals import UnrenderableValue, literal
 from remvae.generator.render import MANIFEST, SCRIPTS, generate, render
 from remvae.generator.schema import load_experiment
+from conftest import tiny_args as tiny  # noqa: E402
 
 HOSTILE = [
     "__import__('os').system('touch PWNED')",
@@ -24,20 +25,6 @@ HOSTILE = [
     "{{ evil }} {% raw %} ${HOME} $(touch PWNED) `touch PWNED`",
     "\u2028\u2029\x00\x1b[31m é 字 🙂",
 ]
-
-
-def tiny(**changes) -> dict:
-    args = {
-        "name": "tiny",
-        "latent_dim": 8,
-        "image_size": 28,
-        "reader": {"name": "bundled_digits"},
-        "image": {"name": "conv", "config": {"widths": [8, 16]}},
-        "text": {"name": "gru", "config": {"hidden_dim": 32}},
-        "trainer": {"name": "simple", "config": {"epochs": 1}},
-    }
-    args.update(changes)
-    return args
 
 
 def experiment_at(folder: Path, args: dict):

@@ -9,24 +9,11 @@ import pytest
 
 from remvae.cli import main
 from remvae.generator.schema import ArgsError, json_schema, load_experiment, validate_experiment
+from conftest import tiny_args as tiny  # noqa: E402
 
 BAD_ARGS = Path(__file__).parent / "bad_args"
 EXPECTED = json.loads((BAD_ARGS / "expected.json").read_text(encoding="utf-8"))
 REPO = Path(__file__).resolve().parents[1]
-
-
-def tiny(**changes) -> dict:
-    args = {
-        "name": "tiny",
-        "latent_dim": 8,
-        "image_size": 28,
-        "reader": {"name": "bundled_digits"},
-        "image": {"name": "conv", "config": {"widths": [8, 16]}},
-        "text": {"name": "gru", "config": {"hidden_dim": 32}},
-        "trainer": {"name": "simple", "config": {"epochs": 1}},
-    }
-    args.update(changes)
-    return args
 
 
 def write(folder: Path, args: dict) -> Path:
