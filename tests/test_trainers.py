@@ -211,6 +211,16 @@ def test_cross_reconstruction_terms_are_logged_and_train_each_decoder_on_the_oth
     assert last["loss"] == pytest.approx(expected, rel=1e-4)
 
 
+def test_only_the_weighted_cross_reconstruction_is_computed(data):
+    train, _, tokenizer = data
+    model = _model("multimodal", tokenizer)
+    text = tokenizer.encode_batch(train.captions[:4])
+    images = train.images[:4].float() / 255
+    out = model(images, text, cross=frozenset({"text_from_image"}))
+    assert out.image_from_text is None and out.text_from_image.shape == (4,)
+    assert model(images, text).text_from_image is None
+
+
 def test_clipping_bounds_the_update(tmp_path, data):
     model = _model("image", None)
     before = _weights(model)

@@ -40,14 +40,21 @@ class MultimodalVAE(nn.Module):
         return self.image.latent_dim
 
     def forward(
-        self, images: Tensor, text: TextBatch, generator: torch.Generator | None = None, cross: bool = False
+        self,
+        images: Tensor,
+        text: TextBatch,
+        generator: torch.Generator | None = None,
+        cross: frozenset[str] = frozenset(),
     ) -> MultimodalOutput:
+        """Both VAEs' outputs, plus the cross reconstructions named in ``cross`` (``image_from_text``,
+        ``text_from_image``); each costs one extra decoder pass, so only the requested ones are computed."""
         image, caption = self.image(images, generator), self.text(text, generator)
-        if not cross:
-            return MultimodalOutput(image, caption)
-        image_from_text = self.image.reconstruction_loss(self.image.decode_logits(caption.z), images)
-        text_from_image = self.text.reconstruct(image.z, text, generator)[1]
-        return MultimodalOutput(image, caption, image_from_text, text_from_image)
+        out = MultimodalOutput(image, caption)
+        if "image_from_text" in cross:
+            out.image_from_text = self.image.reconstruction_loss(self.image.decode_logits(caption.z), images)
+        if "text_from_image" in cross:
+            out.text_from_image = self.text.reconstruct(image.z, text, generator)[1]
+        return out
 
     # Inference: z is the posterior mean unless ``sample`` is set.
 

@@ -86,15 +86,14 @@ class Objective:
             "text_kl": both.text.kl.mean(),
             "alignment": self.alignment(both.image.posterior, both.text.posterior).mean(),
         }
-        if self.cross:
-            for name in CROSS_TERMS:
-                if self.weights[name] > 0:
-                    terms[name] = getattr(both, name).mean()
+        for name in self.cross:
+            terms[name] = getattr(both, name).mean()
         return terms
 
     @property
-    def cross(self) -> bool:
-        return any(self.weights[name] > 0 for name in CROSS_TERMS)
+    def cross(self) -> frozenset[str]:
+        """The cross reconstructions with a positive weight (the only ones computed)."""
+        return frozenset(name for name in CROSS_TERMS if self.weights[name] > 0)
 
     def loss(self, terms: dict[str, Tensor], beta: float) -> Tensor:
         total = sum(
