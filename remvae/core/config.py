@@ -24,16 +24,21 @@ class ComponentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
 
+def error_message(item: Any) -> str:
+    """A pydantic error's message without the "Value error, " prefix of messages our validators raise."""
+    message = str(item["msg"])
+    return message.removeprefix("Value error, ") if item["type"] == "value_error" else message
+
+
 def format_validation_error(error: ValidationError, prefix: str = "") -> list[str]:
     """One readable line per error: ``path: message (given: value)``."""
     lines = []
     for item in error.errors():
         path = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
-        message = item["msg"]
-        if item["type"] == "extra_forbidden":
-            message = "unknown key"
+        message = "unknown key" if item["type"] == "extra_forbidden" else error_message(item)
         given = item.get("input")
-        shown = "" if item["type"] in ("missing", "extra_forbidden") else f" (given: {given!r})"
+        # A value error raised by our own validators already says what was given.
+        shown = "" if item["type"] in ("missing", "extra_forbidden", "value_error") else f" (given: {given!r})"
         lines.append(f"{path or '<root>'}: {message}{shown}")
     return lines
 

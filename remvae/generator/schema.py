@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, create_model, field_validator
 
-from remvae.core.config import ComponentConfig
+from remvae.core.config import ComponentConfig, error_message
 from remvae.core.registry import ARCHITECTURES, EVALUATORS, READERS, TRAINERS, Registry
 from remvae.experiment import WrapperConfig
 
@@ -450,6 +450,8 @@ def _describe(item: Any, model: type[BaseModel]) -> str:
         return f"{path}: missing (required)"
     if kind in ("model_type", "dict_type", "model_attributes_type") and slot is not None and parts[-1] != "config":
         return f'{path}: must be an object {{"name": ..., "config": {{...}}}} (given: {_short(given)})'
+    if kind == "value_error":  # our validators' messages already name what was given
+        return f"{path}: {error_message(item)}"
     return f"{path}: {item['msg']} (given: {_short(given)})"
 
 
