@@ -28,6 +28,7 @@ from remvae.playground.evaluators.common import (
     prior_captions,
     text_reconstructions,
 )
+from remvae.playground.evaluators.hub import from_pretrained
 
 
 class IntrinsicPerplexityConfig(ComponentConfig):
@@ -98,19 +99,10 @@ class LMPerplexityConfig(ComponentConfig):
 
 def load_causal_lm(name: str, local_files_only: bool, device: torch.device) -> tuple[Any, Any]:
     """``(model, tokenizer)`` of a Hugging Face causal LM in eval mode; one-line error if it cannot be loaded."""
-    try:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-    except ImportError:
-        raise EvaluationError("lm_perplexity needs the transformers package (pip install transformers)") from None
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_files_only)
-        model = AutoModelForCausalLM.from_pretrained(name, local_files_only=local_files_only)
-    except (OSError, ValueError, KeyError) as error:
-        reason = " ".join(str(error).split())[:300] or type(error).__name__
-        raise EvaluationError(
-            f"lm_perplexity.model: cannot load the causal language model {name!r} "
-            f"(local_files_only={local_files_only}): {reason}"
-        ) from None
+    tokenizer, model = from_pretrained(
+        ("AutoTokenizer", "AutoModelForCausalLM"), name, local_files_only, EvaluationError,
+        f"lm_perplexity.model: cannot load the causal language model {name!r}",
+    )
     return model.to(device).eval(), tokenizer
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from remvae.playground.evaluators.hub import from_pretrained
 from remvae.playground.evaluators.judges.judge import Judge, JudgeError
 
 
@@ -41,19 +42,10 @@ def _input_size(processor: Any) -> int | tuple[int, int] | None:
 
 def load_hf_judge(model_id: str, local_files_only: bool = False) -> Judge:
     """A judge from a Hugging Face model id or local folder (``local_files_only`` forbids downloads)."""
-    try:
-        from transformers import AutoImageProcessor, AutoModelForImageClassification
-    except ImportError:
-        raise JudgeError("a Hugging Face judge needs the transformers package (pip install transformers)") from None
-    try:
-        model = AutoModelForImageClassification.from_pretrained(model_id, local_files_only=local_files_only)
-        processor = AutoImageProcessor.from_pretrained(model_id, local_files_only=local_files_only)
-    except (OSError, ValueError, KeyError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise JudgeError(
-            f"judge 'hf:{model_id}': cannot load a Hugging Face image classifier "
-            f"(local_files_only={local_files_only}): {reason}"
-        ) from None
+    model, processor = from_pretrained(
+        ("AutoModelForImageClassification", "AutoImageProcessor"), model_id, local_files_only, JudgeError,
+        f"judge 'hf:{model_id}': cannot load a Hugging Face image classifier",
+    )
     config = model.config
     mean = torch.tensor(getattr(processor, "image_mean", None) or [0.0]).view(1, -1, 1, 1)
     std = torch.tensor(getattr(processor, "image_std", None) or [1.0]).view(1, -1, 1, 1)
