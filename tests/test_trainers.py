@@ -74,7 +74,7 @@ def _assert_same_weights(a, b):
         ("simple", {"optimizer": {"lr": -1}}, r"simple.optimizer.lr: Input should be greater than 0"),
         ("simple", {"lr_scheduler": {"name": "cosin"}}, r"unknown lr_scheduler 'cosin'; allowed: none, cosine"),
         ("simple", {"lr_scheduler": {"name": "step"}}, r"lr_scheduler step: .*step_size"),
-        ("simple", {"alignment": {"name": "mse"}}, r"unknown alignment 'mse'.*registered: reference, symmetric_kl"),
+        ("simple", {"alignment": {"name": "mse"}}, r"unknown alignment 'mse'.*registered: kl, reference, symmetric_kl"),
         ("simple", {"schedule": {"name": "linear"}}, r"simple.schedule: unknown key"),
         ("annealing", {"schedule": {"name": "cyclic"}}, r"unknown schedule 'cyclic' \(did you mean 'cyclical'\?\)"),
         ("annealing", {"schedule": {"name": "cyclical", "config": {"ratio": 3}}}, r"cyclical.ratio: Input should be less"),
