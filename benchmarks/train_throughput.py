@@ -7,8 +7,9 @@ Each configuration is a shipped experiment, read from ``experiments/<NAME>/args.
 own trainer (trainer name, batch size, loss weights, cross terms, optimizer, LR schedule) on a seeded
 4,000-item subset of its training split: ``reference_mnist_gru`` (the reference's exact configuration:
 MNIST 56x56, conv widths 32/64/128, latent 30, GRU 64, context 10, batch 32, ``adaptive_annealing``)
-and the defaults ``mnist_gru``, ``mnist_lstm``, ``mnist_xlstm`` (the ``fashion_mnist_*`` defaults use
-the same models and trainer configs), ``celeba_gru``, ``celeba_lstm``, ``celeba_xlstm`` (64x64 RGB).
+and the defaults ``mnist_gru`` (batch 64), ``fashion_mnist_gru`` (the same model at batch 128),
+``mnist_lstm``, ``mnist_xlstm`` (the ``fashion_mnist_*`` LSTM and xLSTM defaults use the same models and
+batch size), ``celeba_gru``, ``celeba_lstm``, ``celeba_xlstm`` (64x64 RGB).
 ``--experiments`` picks a subset (default: all). The only changes to the trainer configs are for benchmarking: quiet, no
 resume, CPU, ``--threads`` threads, ``--warmup + --steps`` steps, no best checkpoint.
 
@@ -76,7 +77,7 @@ from remvae.text.tokenizer import Tokenizer
 REFERENCE_SAMPLES_PER_S = 235.0
 TARGET = 2 * REFERENCE_SAMPLES_PER_S
 REFERENCE = "reference_mnist_gru"
-DEFAULTS = ("mnist_gru", "mnist_lstm", "mnist_xlstm", "celeba_gru", "celeba_lstm", "celeba_xlstm")
+DEFAULTS = ("mnist_gru", "fashion_mnist_gru", "mnist_lstm", "mnist_xlstm", "celeba_gru", "celeba_lstm", "celeba_xlstm")
 EPOCH_ROW = "mnist_gru"
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 TRAIN_ITEMS = 4000  # the bundled digits' training split, so the MNIST fallback fits too
