@@ -26,9 +26,8 @@ import os
 import sys
 from pathlib import Path
 
-from data_root import default_data_root
+from data_root import READERS, data_root, experiment_data
 
-READERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 # class FID of the reference configuration run in remvae (RESULTS.md, `reference_*_gru`)
 REFERENCE_CLASS_FID = {"mnist": 16.44, "fashion_mnist": 17.83}
 
@@ -51,7 +50,6 @@ def main() -> int:
 
     import remvae.playground  # noqa: F401  (fills the registries)
     from remvae.core.evaluator import EvaluationContext
-    from remvae.experiment import fit_tokenizer, test_data, training_data
     from remvae.generator.schema import load_experiment
     from remvae.playground.evaluators import common
     from remvae.playground.evaluators.fid import frechet_distance
@@ -59,15 +57,13 @@ def main() -> int:
     torch.set_num_threads(options.threads)
     experiment = load_experiment(options.args)
     spec = experiment.spec
-    reader, reader_config = experiment.component("reader")
-    root = default_data_root()
-    if reader not in READERS or root is None or not (root / READERS[reader] / "raw").is_dir():
-        print(f"diversity_ceiling: needs MNIST or Fashion-MNIST data under $REMVAE_DATA or ../shared/data; skipped")
+    reader, _ = experiment.component("reader")
+    root = data_root(reader) if reader in READERS else None
+    if root is None:
+        print("diversity_ceiling: needs MNIST or Fashion-MNIST data under $REMVAE_DATA or ../shared/data; skipped")
         return 0
-    reader_config["root"] = str(root)
-    train, _ = training_data(reader, reader_config, spec.data.train_length, 0, seed=spec.seed or 0)
-    test = test_data(reader, reader_config)
-    tokenizer = fit_tokenizer(train)
+    data = experiment_data(experiment, root)
+    test, tokenizer = data.test, data.tokenizer
     model = experiment.model_spec().build(tokenizer)
     model.load_state_dict(load_file(str(checkpoints[-1] / "model.safetensors")))
     model.eval()

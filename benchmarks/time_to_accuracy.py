@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from data_root import default_data_root
+from data_root import READERS, data_root, experiment_data
 
 if TYPE_CHECKING:
     from remvae.core.data import ImageTextDataset
@@ -44,15 +44,6 @@ REFERENCE_SECONDS = 21 * 60.0
 THRESHOLD = 0.97
 SUBSET = 1000
 DEFAULT_ARGS = Path(__file__).resolve().parent.parent / "experiments" / "mnist_gru" / "args.json"
-
-
-READERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
-
-
-def data_root(reader: str) -> Path | None:
-    """The default data root (``$REMVAE_DATA``, else ``../shared/data``), if it holds the reader's ``raw`` folder."""
-    root = default_data_root()
-    return root if root is not None and (root / READERS[reader] / "raw").is_dir() else None
 
 
 def main() -> int:
@@ -75,14 +66,13 @@ def main() -> int:
     import remvae.playground  # noqa: F401  (fills the registries)
     from remvae.core.evaluator import EvaluationContext
     from remvae.core.registry import EVALUATORS, TRAINERS
-    from remvae.experiment import fit_tokenizer, test_data, training_data
     from remvae.generator.schema import load_experiment
     from remvae.model import LoadedModel
 
     torch.set_num_threads(options.threads)
     experiment = load_experiment(options.args)
     spec = experiment.spec
-    reader, reader_config = experiment.component("reader")
+    reader, _ = experiment.component("reader")
     if reader not in READERS:
         print(f"time_to_accuracy: {options.args}: reader is {reader!r}; this benchmark needs one of {sorted(READERS)}")
         return 1
@@ -91,11 +81,8 @@ def main() -> int:
         print(f"time_to_accuracy: no {READERS[reader]} data (set REMVAE_DATA to a folder holding "
               f"{READERS[reader]}/raw); skipped")
         return 0
-    reader_config["root"] = str(root)
-    seed = spec.seed or 0
-    train, _ = training_data(reader, reader_config, spec.data.train_length, 0, seed=seed)
-    test = test_data(reader, reader_config)
-    tokenizer = fit_tokenizer(train)
+    data = experiment_data(experiment, root)
+    train, test, tokenizer, seed = data.train, data.test, data.tokenizer, spec.seed or 0
     model_spec = experiment.model_spec()
     torch.manual_seed(seed)
     model = model_spec.build(tokenizer)
