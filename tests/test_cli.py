@@ -183,6 +183,24 @@ def test_a_failing_stage_names_itself_and_its_log(resumed_run):
         eval_script.write_text(original)
 
 
+def test_stages_run_with_passive_openmp_waits_unless_the_caller_chose(resumed_run):
+    folder = resumed_run[0]
+    eval_script = folder / "eval.py"
+    original = eval_script.read_text()
+    reporting = original.replace(
+        "def main() -> None:\n", "def main() -> None:\n    raise RuntimeError(os.environ.get('OMP_WAIT_POLICY'))\n"
+    ).replace("\nimport ", "\nimport os\nimport ", 1)
+    eval_script.write_text(reporting)
+    try:
+        environment = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+        chosen = {**environment, "OMP_WAIT_POLICY": "ACTIVE"}
+        for env, expected in ((environment, "PASSIVE"), (chosen, "ACTIVE")):
+            result = remvae("eval", str(folder), "--quiet", env=env)
+            assert f"RuntimeError: {expected};" in errors(result.stderr)[0]
+    finally:
+        eval_script.write_text(original)
+
+
 def test_execute_sh_runs_the_four_scripts_in_order_from_anywhere(resumed_run, tmp_path):
     folder = resumed_run[0]
     recorder = tmp_path / "python"

@@ -21,7 +21,7 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Mapping
 
 from remvae.generator.schema import Experiment
 
@@ -156,6 +156,16 @@ class _Tee:
             self.log.write(line.rstrip() + b"\n")
 
 
+def stage_environment(base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` with unbuffered output and, unless ``base`` sets it, ``OMP_WAIT_POLICY=PASSIVE``.
+
+    OpenMP's default lets idle threads spin; with another job on the CPU, a spinning team waits on its
+    descheduled members at every small kernel, which slowed the quickstart's training about twofold
+    beside one other training job (and far more at times) on the 2-core development machine.
+    """
+    return {"OMP_WAIT_POLICY": "PASSIVE", **base, "PYTHONUNBUFFERED": "1"}
+
+
 def run_stage(stage: str, run_dir: Path, echo: bool = True) -> Path:
     """Run ``<run_dir>/<stage>.py``; return its log. Raise :class:`StageError` on failure or Ctrl-C.
 
@@ -166,7 +176,7 @@ def run_stage(stage: str, run_dir: Path, echo: bool = True) -> Path:
     logs = run_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{stage}.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = stage_environment(os.environ)
     interrupted = False
     with log_path.open("ab") as log:  # earlier attempts (an interrupted training) stay above
         started = datetime.now().isoformat(sep=" ", timespec="seconds")
