@@ -9,14 +9,18 @@ trained by ``time_to_accuracy.py --run-dir DIR`` (its last checkpoint), it is co
   of class c's image posteriors (their mixture); the best a diagonal text posterior could do;
 * ``full-covariance cover``: the same with the mixture's full covariance;
 * ``image posterior draws``: z ~ q(z|x') for another test image x' of the same class (the aggregate
-  posterior itself: reconstructions of real images, the floor of the decoder).
+  posterior itself: reconstructions of real images, the floor of the decoder);
+* ``conditional prior draws``, for a model with a conditional prior: z ~ p(z|caption) of every test
+  caption (what ``cross_modal`` with ``conditional_prior`` generates from).
 
 beside the judge's accuracy on each set and the reference configuration's class FID. If the diagonal cover
 is above the target, no diagonal text posterior on these latents can meet it. ``--scales`` adds covers with
-their spread multiplied by s < 1 (narrower draws: more accurate, less varied), showing the trade-off.
+their spread multiplied by s < 1 (narrower draws: more accurate, less varied), showing the trade-off, and
+conditional prior draws at ``prior_scale`` s. ``--split train`` measures all of it on the first 10,000
+training pairs instead of the test pairs, so that a ``prior_scale`` can be chosen without the test set.
 
     python benchmarks/diversity_ceiling.py --args experiments/fashion_mnist_gru/args.json --run-dir DIR \
-        [--threads 2] [--scales 0.7 0.85]
+        [--threads 2] [--scales 0.7 0.85] [--split train]
 """
 
 from __future__ import annotations
@@ -37,7 +41,10 @@ def main() -> int:
     parser.add_argument("--args", type=Path, required=True, help="the experiment's args.json")
     parser.add_argument("--run-dir", type=Path, required=True, help="a run folder of time_to_accuracy.py --run-dir")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--scales", type=float, nargs="*", default=[], help="also covers with their spread times s")
+    parser.add_argument("--scales", type=float, nargs="*", default=[],
+                        help="also covers with their spread times s (and conditional prior draws at prior_scale s)")
+    parser.add_argument("--split", choices=("test", "train"), default="test",
+                        help="pairs measured on: the test split, or the first 10,000 training pairs")
     options = parser.parse_args()
     checkpoints = sorted((options.run_dir / "checkpoints").glob("step-*"))
     if not options.args.is_file() or not checkpoints:
@@ -64,6 +71,8 @@ def main() -> int:
         return 0
     data = experiment_data(experiment, root)
     test, tokenizer = data.test, data.tokenizer
+    if options.split == "train":
+        test = data.train.subset(range(min(len(data.train), len(data.test))))
     model = experiment.model_spec().build(tokenizer)
     model.load_state_dict(load_file(str(checkpoints[-1] / "model.safetensors")))
     model.eval()
@@ -100,9 +109,15 @@ def main() -> int:
         sources["image posterior draws"] = aggregate
         rows = [("text posterior draws", judge("text", common.text_to_image(ctx, sample=True)))]
         rows += [(name, judge(name, common.decode_images(ctx, z))) for name, z in sources.items()]
+        if model.conditional_prior is not None:
+            rows += [
+                (f"conditional prior draws x{scale:g}",
+                 judge(f"prior{scale}", common.text_to_image(ctx, sample=True, prior_scale=scale)))
+                for scale in scales
+            ]
 
     target = REFERENCE_CLASS_FID[reader]
-    print(f"{spec.name}, last checkpoint {checkpoints[-1].name}, {len(test)} test pairs; target class FID < {target} "
+    print(f"{spec.name}, last checkpoint {checkpoints[-1].name}, {len(test)} {options.split} pairs; target class FID < {target} "
           f"(the reference configuration)")
     print(f"{'latents decoded':<30}{'class FID':>10}{'judge accuracy':>16}{'vs target':>11}")
     for name, (fid, accuracy) in rows:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
+from remvae.core.conditional_prior import ConditionalPrior, ConditionalPriorConfig
 from remvae.core.config import ComponentConfig, validate_config
 from remvae.core.data import ImageTextDataset
 from remvae.core.multimodal import MultimodalVAE
@@ -102,7 +103,8 @@ class WrapperConfig(ComponentConfig):
 
 @dataclass
 class ModelSpec:
-    """Which image and text architectures, with which configs: enough to rebuild the model.
+    """Which image and text architectures, with which configs, and the conditional prior's config
+    (``None``: the model has none): enough to rebuild the model.
 
     Saved as ``<run>/model.json`` by ``train.py``; :func:`remvae.load` reads it back.
     """
@@ -112,19 +114,29 @@ class ModelSpec:
     text: str
     text_config: dict[str, Any]
     wrapper: dict[str, Any] = field(default_factory=dict)
+    conditional_prior: dict[str, Any] | None = None
 
     def resolved(self) -> ModelSpec:
         """The same spec with every config validated and its defaults filled in."""
         image = validate_config(ARCHITECTURES.get(self.image).config, self.image_config, where=self.image)
         text = validate_config(ARCHITECTURES.get(self.text).config, self.text_config, where=self.text)
         wrapper = validate_config(WrapperConfig, self.wrapper, where="wrapper")
-        return ModelSpec(self.image, image.model_dump(), self.text, text.model_dump(), wrapper.model_dump())
+        return ModelSpec(
+            self.image, image.model_dump(), self.text, text.model_dump(), wrapper.model_dump(),
+            None if self.conditional_prior is None else self._prior_config().model_dump(),
+        )
+
+    def _prior_config(self) -> ConditionalPriorConfig:
+        return validate_config(ConditionalPriorConfig, self.conditional_prior, where="conditional_prior")
 
     def build(self, tokenizer: Tokenizer) -> MultimodalVAE:
         image = ARCHITECTURES.build(self.image, self.image_config)
         text = ARCHITECTURES.build(self.text, self.text_config, tokenizer=tokenizer)
         wrapper = validate_config(WrapperConfig, self.wrapper, where="wrapper")
-        return MultimodalVAE(image, Wrapper(text, wrapper.word_dropout, wrapper.mode))
+        prior = None
+        if self.conditional_prior is not None:
+            prior = ConditionalPrior(image.latent_dim, self._prior_config().hidden_dim)
+        return MultimodalVAE(image, Wrapper(text, wrapper.word_dropout, wrapper.mode), prior)
 
     def save(self, run_dir: str | Path) -> Path:
         """Write ``<run_dir>/model.json`` (configs resolved) and return its path."""
@@ -137,6 +149,7 @@ class ModelSpec:
             "image": {"name": spec.image, "config": spec.image_config},
             "text": {"name": spec.text, "config": spec.text_config},
             "wrapper": spec.wrapper,
+            "conditional_prior": spec.conditional_prior,
         }
         path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         return path
@@ -157,7 +170,7 @@ class ModelSpec:
         try:
             return cls(
                 data["image"]["name"], data["image"]["config"], data["text"]["name"], data["text"]["config"],
-                data.get("wrapper", {}),
+                data.get("wrapper", {}), data.get("conditional_prior"),
             )
         except (KeyError, TypeError):
             raise RunFolderError(f"{path}: needs image and text entries with a name and a config") from None

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from remvae.core.checkpoint import CheckpointError, find_checkpoint, load_checkpoint
+from remvae.core.conditional_prior import FullGaussian
 from remvae.core.multimodal import MultimodalVAE
 from remvae.core.vae import Posterior, TextBatch
 from remvae.experiment import ModelSpec, RunFolderError
@@ -141,6 +142,11 @@ class LoadedModel:
         """q(z | caption): the posterior's mean and log-variance, ``[B, D]`` each."""
         return self.model.encode_text(self.prepare_texts(texts))
 
+    @torch.no_grad()
+    def text_prior(self, texts: str | Sequence[str]) -> FullGaussian:
+        """p(z | caption) of the model's conditional prior: mean ``[B, D]`` and scale_tril ``[B, D, D]``."""
+        return self.model.text_prior(self.prepare_texts(texts))
+
     def latent(
         self, posterior: Posterior, sample: bool = False, seed: int | None = None,
         generator: torch.Generator | None = None,
@@ -174,12 +180,19 @@ class LoadedModel:
         z = self.latent(self.encode_image(images), sample, generator=generator)
         return self.decode_text(z, temperature, generator=generator)
 
+    @torch.no_grad()
     def text_to_image(
         self, texts: str | Sequence[str], sample: bool = False, seed: int | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | None = None, prior_scale: float | None = None,
     ) -> Tensor:
-        """An image ``[C, H, W]`` in [0, 1] for each caption, stacked to ``[B, C, H, W]``."""
-        return self.decode_image(self.latent(self.encode_text(texts), sample, seed, generator))
+        """An image ``[C, H, W]`` in [0, 1] for each caption, stacked to ``[B, C, H, W]``.
+
+        z comes from the text posterior q(z | caption), or, given ``prior_scale``, from the model's
+        conditional prior p(z | caption) (draws spread ``prior_scale`` times its standard deviation).
+        """
+        generator = _generator(self.device, seed, generator)
+        z = self.model.text_latent(self.prepare_texts(texts), sample, prior_scale, generator)
+        return self.decode_image(z)
 
     def reconstruct_image(
         self, images: Tensor, sample: bool = False, seed: int | None = None, generator: torch.Generator | None = None

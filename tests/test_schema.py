@@ -153,7 +153,7 @@ def test_shipped_experiments_build_a_model_that_runs(path):
     text, text_config = experiment.component("text")
     captions = ["a smiling woman with blond hair", "a photo of a seven"]
     tokenizer = Tokenizer.fit(captions)
-    model = ModelSpec(image, image_config, text, text_config, experiment.spec.wrapper.model_dump()).build(tokenizer)
+    model = experiment.model_spec().build(tokenizer)
     size, channels = image_config["image_size"], image_config["channels"]
     with torch.no_grad():
         out = model(torch.rand(2, channels, size, size), tokenizer.encode_batch(captions, text_config["max_length"]))

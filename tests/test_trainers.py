@@ -216,7 +216,7 @@ def test_only_the_weighted_cross_reconstruction_is_computed(data):
     model = _model("multimodal", tokenizer)
     text = tokenizer.encode_batch(train.captions[:4])
     images = train.images[:4].float() / 255
-    out = model(images, text, cross=frozenset({"text_from_image"}))
+    out = model(images, text, optional=frozenset({"text_from_image"}))
     assert out.image_from_text is None and out.text_from_image.shape == (4,)
     assert model(images, text).text_from_image is None
 

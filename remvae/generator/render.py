@@ -94,6 +94,7 @@ def context(experiment: Experiment) -> dict[str, Code]:
         "text": _registered(ARCHITECTURES, text),
         "text_config": py(text_config),
         "wrapper": py(spec.wrapper.model_dump()),  # type: ignore[attr-defined]
+        "conditional_prior": py(experiment.model_spec().conditional_prior),
         "trainer": _registered(TRAINERS, trainer),
         "trainer_config": py(trainer_config),
         "checkpoint": py(evaluation.checkpoint),
@@ -102,6 +103,7 @@ def context(experiment: Experiment) -> dict[str, Code]:
         "eval_batch_size": py(evaluation.batch_size),
         "eval_limit": py(evaluation.limit),
         "eval_seed": py(evaluation.seed),
+        "prior_scale": py(experiment.prior_scale()),
         "evaluators": py(evaluators),
     }
 

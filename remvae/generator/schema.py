@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, create_model, field_validator
 
+from remvae.core.conditional_prior import ConditionalPriorConfig
 from remvae.core.config import ComponentConfig, error_message
 from remvae.core.registry import ARCHITECTURES, EVALUATORS, READERS, TRAINERS, Registry
 from remvae.experiment import ModelSpec, WrapperConfig
@@ -147,6 +148,11 @@ class ExperimentBase(BaseModel):
     device: str | None = Field(None, description="device for every component that does not set its own")
     data: DataConfig = Field(default_factory=DataConfig)
     wrapper: WrapperConfig = Field(default_factory=WrapperConfig, description="text VAE training mode")
+    conditional_prior: ConditionalPriorConfig | None = Field(
+        None,
+        description="a full-covariance p(z | caption) for sampled text->image, fitted to the image posteriors "
+        "of each caption's images (needs trainer.config.w_conditional_prior > 0); default: none",
+    )
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
 
@@ -240,7 +246,11 @@ class Experiment:
 
     def model_spec(self) -> ModelSpec:
         """The model the experiment declares: its image and text architectures and the wrapper."""
-        return ModelSpec(*self.component("image"), *self.component("text"), self.spec.wrapper.model_dump())  # type: ignore[attr-defined]
+        prior = self.spec.conditional_prior
+        return ModelSpec(
+            *self.component("image"), *self.component("text"), self.spec.wrapper.model_dump(),
+            None if prior is None else prior.model_dump(),
+        )
 
     def evaluators(self) -> list[tuple[str, str, dict[str, Any]]]:
         """``(key, name, config)`` per listed evaluator; ``key`` names its entry in eval.json."""
@@ -248,6 +258,13 @@ class Experiment:
             (item.key or item.name, item.name, item.config.model_dump())
             for item in self.spec.evaluators  # type: ignore[attr-defined]
         ]
+
+    def prior_scale(self) -> float | None:
+        """``prior_scale`` of the first evaluator drawing text->image from the conditional prior, else ``None``."""
+        for _, _, config in self.evaluators():
+            if config.get("conditional_prior") and config.get("sample"):
+                return float(config["prior_scale"])
+        return None
 
     def resolved(self) -> dict[str, Any]:
         """Every field with its default filled in and paths absolute: the run folder's ``config.json``."""
@@ -542,6 +559,30 @@ def _cross_checks(spec: ExperimentBase) -> list[str]:
             problems.append(
                 f"evaluators.{index}: {key!r} is listed twice (metrics are stored by name); "
                 "give one of them its own \"key\""
+            )
+    return problems + _conditional_prior_checks(spec)
+
+
+def _conditional_prior_checks(spec: ExperimentBase) -> list[str]:
+    """A declared conditional prior is trained, and evaluators only ask for one the model has."""
+    has_prior = spec.conditional_prior is not None
+    weight = getattr(spec.trainer.config, "w_conditional_prior", 0.0)  # type: ignore[attr-defined]
+    problems: list[str] = []
+    if has_prior and weight <= 0:
+        problems.append(
+            "trainer.config.w_conditional_prior: must be positive when conditional_prior is declared "
+            "(otherwise the prior is never trained)"
+        )
+    if not has_prior and weight > 0:
+        problems.append(
+            "trainer.config.w_conditional_prior: is positive but no conditional_prior is declared; add "
+            "\"conditional_prior\": {} at the top level"
+        )
+    for index, item in enumerate(spec.evaluators):  # type: ignore[attr-defined]
+        if getattr(item.config, "conditional_prior", False) and not has_prior:
+            problems.append(
+                f"evaluators.{index}.config.conditional_prior: the model has no conditional prior; "
+                "declare conditional_prior at the top level (and trainer.config.w_conditional_prior > 0)"
             )
     return problems
 

@@ -22,7 +22,8 @@ FIGURES: tuple[FigureSpec, ...] = (
                "mean of q(z|x)."),
     FigureSpec("text_to_image", "Text → image",
                "Images generated from captions: one row per caption, titled with it. The first image of a row is "
-               "decoded from the mean of q(z|caption), the others from draws of q(z|caption)."),
+               "decoded from the mean of q(z|caption), the others from draws of q(z|caption), or of the conditional "
+               "prior p(z|caption) where the run has one (the figure's note says which)."),
     FigureSpec("image_to_text", "Image → text",
                "Test images with the captions generated from them (z = posterior mean, greedy decoding). ✓: the "
                "caption names the image's true label; ✗ (red, framed): it names another label or none."),

@@ -50,6 +50,7 @@ class VisualOptions:
     steps: int = 8  # points along each interpolation
     latent_points: int = 500  # test pairs in the latent-space projections (t-SNE time grows with them)
     seed: int = 0
+    prior_scale: float | None = None  # text -> image draws from the conditional prior at this spread, if the model has one
 
 
 def visualize(run_dir: Path, model: LoadedModel | None = None, test_set: ImageTextDataset | None = None,
@@ -151,15 +152,17 @@ def caption_choice(test_set: ImageTextDataset, order: Tensor, count: int) -> lis
 
 def text_to_image(model: LoadedModel, test_set: ImageTextDataset, order: Tensor, options: VisualOptions) -> Figure:
     captions = caption_choice(test_set, order, options.captions)
+    scale = options.prior_scale if model.model.conditional_prior is not None else None
     rows = []
     for index, caption in enumerate(captions):
         row = [model.text_to_image([caption]).cpu()]
         if options.per_caption > 1:
             row.append(model.text_to_image([caption] * (options.per_caption - 1), sample=True,
-                                           seed=options.seed + index).cpu())
+                                           seed=options.seed + index, prior_scale=scale).cpu())
         rows.append(torch.cat(row))
-    return text_to_image_figure(captions, rows, note="First column: z = mean of q(z|caption); the others: z drawn "
-                                                     "from q(z|caption).")
+    drawn = "q(z|caption)" if scale is None else f"the conditional prior p(z|caption), spread x{scale:g}"
+    return text_to_image_figure(captions, rows, note=f"First column: z = mean of q(z|caption); the others: z drawn "
+                                                     f"from {drawn}.")
 
 
 def judged(captions: Sequence[str], labels: Tensor, test_set: ImageTextDataset) -> list[bool | None]:

@@ -9,14 +9,37 @@ from __future__ import annotations
 from typing import Any, Callable, Literal, get_args
 
 import torch
+from pydantic import Field
 from torch import Tensor
 
+from remvae.core.conditional_prior import FullGaussian
+from remvae.core.config import ComponentConfig
 from remvae.core.evaluator import EvaluationContext, EvaluationError
 from remvae.core.vae import Posterior
 from remvae.playground.evaluators.judges import judge_for
 
 ImageSet = Literal["reconstruction", "text_to_image", "prior"]
 IMAGE_SETS: tuple[str, ...] = get_args(ImageSet)
+
+
+class GenerationConfig(ComponentConfig):
+    """Where generation takes z: the posterior mean or a draw, and for text->image the text posterior or
+    the model's conditional prior p(z | caption)."""
+
+    sample: bool = Field(False, description="generate from a posterior (or prior) draw instead of its mean")
+    conditional_prior: bool = Field(
+        False, description="text->image from the model's conditional prior p(z | caption) instead of q(z | caption)"
+    )
+    prior_scale: float = Field(
+        1.0, gt=0.0, le=2.0,
+        description="spread of conditional-prior draws as a multiple of its standard deviation (a sampling "
+        "temperature; used with conditional_prior and sample)",
+    )
+
+    @property
+    def text_prior_scale(self) -> float | None:
+        """``prior_scale`` when text->image uses the conditional prior, else ``None`` (the text posterior)."""
+        return self.prior_scale if self.conditional_prior else None
 
 
 def caption_grammar(ctx: EvaluationContext) -> Any:
@@ -51,6 +74,18 @@ def text_posterior(ctx: EvaluationContext) -> Posterior:
     return ctx.cached("posterior:text", compute)
 
 
+def text_prior(ctx: EvaluationContext) -> FullGaussian:
+    """The conditional prior p(z|caption) of every evaluated test caption."""
+
+    def compute() -> FullGaussian:
+        parts = [ctx.model.text_prior(ctx.text_batch(index)) for index in ctx.slices()]
+        return FullGaussian(torch.cat([p.mean.cpu() for p in parts]), torch.cat([p.scale_tril.cpu() for p in parts]))
+
+    if getattr(ctx.model, "conditional_prior", None) is None:
+        raise EvaluationError("conditional_prior: the model has no conditional prior (declare one in args.json)")
+    return ctx.cached("conditional_prior:text", compute)
+
+
 def latents(ctx: EvaluationContext, posterior: Posterior, sample: bool, tag: str) -> Tensor:
     """The posterior means, or one seeded draw z = mean + std * eps per item."""
     return posterior.rsample(ctx.generator(tag)) if sample else posterior.mean
@@ -73,15 +108,25 @@ def decode_texts(ctx: EvaluationContext, z: Tensor) -> list[str]:
     return [ctx.tokenizer.decode(ids) for ids in decode_ids(ctx, z)]
 
 
-def _mode(sample: bool) -> str:
-    return "sample" if sample else "mean"
+def _mode(sample: bool, prior_scale: float | None = None) -> str:
+    mode = "sample" if sample else "mean"
+    return mode if prior_scale is None else f"prior:{mode}:{prior_scale if sample else 0.0}"
 
 
-def text_to_image(ctx: EvaluationContext, sample: bool = False) -> Tensor:
+def text_latents(ctx: EvaluationContext, sample: bool = False, prior_scale: float | None = None) -> Tensor:
+    """z of the evaluated captions: from the text posterior, or with ``prior_scale`` from the conditional
+    prior (its mean, or one seeded draw z = m + prior_scale * L eps per item)."""
+    if prior_scale is None:
+        return latents(ctx, text_posterior(ctx), sample, "text_to_image")
+    prior = text_prior(ctx)
+    return prior.rsample(ctx.generator("text_to_image"), prior_scale) if sample else prior.mean
+
+
+def text_to_image(ctx: EvaluationContext, sample: bool = False, prior_scale: float | None = None) -> Tensor:
     """Images generated from the evaluated captions (uint8)."""
     return ctx.cached(
-        f"text_to_image:{_mode(sample)}",
-        lambda: decode_images(ctx, latents(ctx, text_posterior(ctx), sample, "text_to_image")),
+        f"text_to_image:{_mode(sample, prior_scale)}",
+        lambda: decode_images(ctx, text_latents(ctx, sample, prior_scale)),
     )
 
 
@@ -123,12 +168,14 @@ def prior_captions(ctx: EvaluationContext) -> list[str]:
     return ctx.cached("prior:text", lambda: decode_texts(ctx, prior_latents(ctx)))
 
 
-def generated_images(ctx: EvaluationContext, which: str, sample: bool = False) -> Tensor:
-    """One of :data:`IMAGE_SETS`, ``n`` uint8 images each."""
+def generated_images(
+    ctx: EvaluationContext, which: str, sample: bool = False, prior_scale: float | None = None
+) -> Tensor:
+    """One of :data:`IMAGE_SETS`, ``n`` uint8 images each (``sample`` and ``prior_scale``: text->image's z)."""
     if which == "reconstruction":
         return image_reconstructions(ctx)
     if which == "text_to_image":
-        return text_to_image(ctx, sample)
+        return text_to_image(ctx, sample, prior_scale)
     if which == "prior":
         return prior_images(ctx)
     raise ValueError(f"unknown image set {which!r}; one of {', '.join(IMAGE_SETS)}")
@@ -153,6 +200,8 @@ def judged_real(ctx: EvaluationContext) -> tuple[Tensor, Tensor]:
     return judged(ctx, "real", lambda: ctx.items.images)
 
 
-def judged_generated(ctx: EvaluationContext, which: str, sample: bool = False) -> tuple[Tensor, Tensor]:
-    key = f"{which}:{_mode(sample)}" if which == "text_to_image" else which
-    return judged(ctx, key, lambda: generated_images(ctx, which, sample))
+def judged_generated(
+    ctx: EvaluationContext, which: str, sample: bool = False, prior_scale: float | None = None
+) -> tuple[Tensor, Tensor]:
+    key = f"{which}:{_mode(sample, prior_scale)}" if which == "text_to_image" else which
+    return judged(ctx, key, lambda: generated_images(ctx, which, sample, prior_scale))

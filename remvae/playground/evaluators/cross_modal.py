@@ -28,10 +28,10 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from remvae.core.config import ComponentConfig
 from remvae.core.evaluator import EvaluationContext, Evaluator
 from remvae.core.registry import EVALUATORS
 from remvae.playground.evaluators.common import (
+    GenerationConfig,
     caption_grammar,
     image_to_text,
     judged_generated,
@@ -42,10 +42,9 @@ from remvae.playground.evaluators.fid import frechet_distance
 from remvae.playground.evaluators.judges.judge import predictions
 
 
-class CrossModalConfig(ComponentConfig):
+class CrossModalConfig(GenerationConfig):
     """Options of the cross-modal accuracy."""
 
-    sample: bool = Field(False, description="generate from a posterior draw instead of the posterior mean")
     top_k: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
     class_fid: bool = Field(True, description="also the per-class judge-feature FID of text->image")
 
@@ -123,7 +122,9 @@ class CrossModalAccuracy(Evaluator):
         judge_labels = real_logits.argmax(1)
         metrics: dict[str, Any] = {"judge_accuracy": float((judge_labels == labels).double().mean())}
 
-        generated_logits, generated_features = judged_generated(ctx, "text_to_image", sample)
+        generated_logits, generated_features = judged_generated(
+            ctx, "text_to_image", sample, self.config.text_prior_scale
+        )
         ranked = generated_logits.topk(min(max(self.config.top_k), generated_logits.shape[1]), dim=1).indices
         for k in sorted(set(self.config.top_k)):
             metrics[f"text_to_image_top{k}"] = float((ranked[:, :k] == labels[:, None]).any(1).double().mean())
@@ -155,7 +156,8 @@ class CrossModalAccuracy(Evaluator):
         caption_named = named_attributes(ctx, ctx.items.captions)
         metrics: dict[str, Any] = {"judge_accuracy": float((judge_real == true).double().mean())}
         per_attribute: dict[str, Any] = {}
-        judge_generated = predictions(judged_generated(ctx, "text_to_image", self.config.sample)[0], True)
+        generated = judged_generated(ctx, "text_to_image", self.config.sample, self.config.text_prior_scale)
+        judge_generated = predictions(generated[0], True)
         # all 40 attributes of images generated from a caption against those of the image it describes,
         # beside the judge's own accuracy on real images (ceiling) and the per-attribute majority (floor)
         metrics["text_to_image_attribute_accuracy"] = float((judge_generated == true).double().mean())

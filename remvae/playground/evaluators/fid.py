@@ -17,11 +17,11 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from remvae.core.config import ComponentConfig
 from remvae.core.evaluator import EvaluationContext, EvaluationError, Evaluator
 from remvae.core.registry import EVALUATORS
 from remvae.playground.evaluators.common import (
     IMAGE_SETS,
+    GenerationConfig,
     ImageSet,
     generated_images,
     judged_generated,
@@ -54,11 +54,11 @@ def frechet_distance(real: Tensor, fake: Tensor) -> float:
     return max(float(distance), 0.0)
 
 
-class FIDConfig(ComponentConfig):
-    """Which generated image sets are compared with the real test images."""
+class FIDConfig(GenerationConfig):
+    """Which generated image sets are compared with the real test images (``sample``, ``conditional_prior``
+    and ``prior_scale`` say where text_to_image takes z)."""
 
     sets: list[ImageSet] = Field(default_factory=lambda: list(IMAGE_SETS), min_length=1)
-    sample: bool = Field(False, description="text_to_image from a posterior draw instead of its mean")
 
 
 @EVALUATORS.register("judge_fid", config=FIDConfig)
@@ -75,7 +75,7 @@ class JudgeFID(Evaluator):
         _, real = judged_real(ctx)
         metrics: dict[str, Any] = {"n": ctx.n}
         for which in self.config.sets:
-            _, fake = judged_generated(ctx, which, self.config.sample)
+            _, fake = judged_generated(ctx, which, self.config.sample, self.config.text_prior_scale)
             metrics[f"{which}_fid"] = frechet_distance(real, fake)
         return metrics
 
@@ -134,7 +134,8 @@ class InceptionFID(Evaluator):
         metrics: dict[str, Any] = {"n": ctx.n}
         for which in self.config.sets:
             metric.reset()  # keeps the real statistics (reset_real_features=False)
-            self._update(ctx, metric, generated_images(ctx, which, self.config.sample), real=False)
+            images = generated_images(ctx, which, self.config.sample, self.config.text_prior_scale)
+            self._update(ctx, metric, images, real=False)
             metrics[f"{which}_fid"] = float(metric.compute())
         return metrics
 

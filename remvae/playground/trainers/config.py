@@ -89,6 +89,11 @@ class TrainerConfig(ComponentConfig):
     w_align: float = Field(1.0, ge=0.0)
     w_img_from_txt: float = Field(0.0, ge=0.0, description="weight of -log p(x_img | z_txt), multimodal only")
     w_txt_from_img: float = Field(0.0, ge=0.0, description="weight of -log p(x_txt | z_img), multimodal only")
+    w_conditional_prior: float = Field(
+        0.0, ge=0.0,
+        description="weight of KL(sg[q(z|x_img)] || p(z|caption)), which fits the model's conditional prior; "
+        "multimodal models with a conditional prior only",
+    )
     clip_norm: float | None = Field(None, gt=0.0, description="clip the global gradient norm to this value")
     device: str = Field("auto", description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
     precision: Precision = "fp32"

@@ -5,9 +5,12 @@
 over the terms the model has: ``image_reconstruction`` (-log p(x|z), summed over pixels),
 ``image_kl`` (KL(q(z|x) || N(0, I))), ``text_reconstruction`` (token NLL summed over the caption),
 ``text_kl`` and, for the mixed model, ``alignment`` (between the image and text posteriors of a pair)
-and the optional cross reconstructions ``image_from_text`` (-log p(x_img | z_txt), z_txt ~ q(z|x_txt))
-and ``text_from_image`` (-log p(x_txt | z_img)), computed only when their weight is positive: they
-train each decoder on the other modality's posterior, which is what cross-modal generation feeds it.
+and the optional terms, computed only when their weight is positive: the cross reconstructions
+``image_from_text`` (-log p(x_img | z_txt), z_txt ~ q(z|x_txt)) and ``text_from_image``
+(-log p(x_txt | z_img)), which train each decoder on the other modality's posterior (what cross-modal
+generation feeds it), and ``conditional_prior`` (KL(sg[q(z|x_img)] || p(z | sg[q(z|x_txt)])), which
+trains only the model's conditional prior for sampled text->image; see
+:mod:`remvae.core.conditional_prior`).
 Each L_k is the batch mean of the model's per-sample values. The trainer variants differ only in
 which terms are annealed (none; the KLs; the KLs and the alignment).
 """
@@ -27,9 +30,9 @@ from remvae.playground.trainers.batches import Batch, Modality
 
 TERMS = (
     "image_reconstruction", "text_reconstruction", "image_kl", "text_kl", "alignment", "image_from_text",
-    "text_from_image",
+    "text_from_image", "conditional_prior",
 )
-CROSS_TERMS = ("image_from_text", "text_from_image")
+OPTIONAL_TERMS = ("image_from_text", "text_from_image", "conditional_prior")
 KL_TERMS = frozenset({"image_kl", "text_kl"})
 Alignment = Callable[[Posterior, Posterior], Tensor]
 Schedule = Callable[[int, int], float]
@@ -54,8 +57,8 @@ def term_names(modality: Modality, weights: dict[str, float]) -> tuple[str, ...]
         return ("image_reconstruction", "image_kl")
     if modality == "text":
         return ("text_reconstruction", "text_kl")
-    cross = tuple(name for name in CROSS_TERMS if weights.get(name, 0.0) > 0)
-    return ("image_reconstruction", "text_reconstruction", "image_kl", "text_kl", "alignment", *cross)
+    optional = tuple(name for name in OPTIONAL_TERMS if weights.get(name, 0.0) > 0)
+    return ("image_reconstruction", "text_reconstruction", "image_kl", "text_kl", "alignment", *optional)
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ class Objective:
         if modality == "text":
             out = net(batch.text, generator=generator)
             return {"text_reconstruction": out.reconstruction_loss.mean(), "text_kl": out.kl.mean()}
-        both = net(batch.images, batch.text, generator=generator, cross=self.cross)
+        both = net(batch.images, batch.text, generator=generator, optional=self.optional)
         terms = {
             "image_reconstruction": both.image.reconstruction_loss.mean(),
             "text_reconstruction": both.text.reconstruction_loss.mean(),
@@ -86,14 +89,14 @@ class Objective:
             "text_kl": both.text.kl.mean(),
             "alignment": self.alignment(both.image.posterior, both.text.posterior).mean(),
         }
-        for name in self.cross:
+        for name in self.optional:
             terms[name] = getattr(both, name).mean()
         return terms
 
     @property
-    def cross(self) -> frozenset[str]:
-        """The cross reconstructions with a positive weight (the only ones computed)."""
-        return frozenset(name for name in CROSS_TERMS if self.weights[name] > 0)
+    def optional(self) -> frozenset[str]:
+        """The optional terms with a positive weight (the only ones computed)."""
+        return frozenset(name for name in OPTIONAL_TERMS if self.weights[name] > 0)
 
     def loss(self, terms: dict[str, Tensor], beta: float) -> Tensor:
         total = sum(
@@ -104,7 +107,7 @@ class Objective:
 
 def term_weights(
     w_img: float, w_txt: float, w_kl_img: float, w_kl_txt: float, w_align: float,
-    w_img_from_txt: float = 0.0, w_txt_from_img: float = 0.0,
+    w_img_from_txt: float = 0.0, w_txt_from_img: float = 0.0, w_conditional_prior: float = 0.0,
 ) -> dict[str, float]:
     return {
         "image_reconstruction": w_img,
@@ -114,4 +117,5 @@ def term_weights(
         "alignment": w_align,
         "image_from_text": w_img_from_txt,
         "text_from_image": w_txt_from_img,
+        "conditional_prior": w_conditional_prior,
     }

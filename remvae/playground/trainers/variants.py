@@ -22,11 +22,16 @@ def _build(
     run_dir: str | Path,
     tokenizer: Tokenizer | None,
 ) -> LoopTrainer:
+    if config.w_conditional_prior > 0 and getattr(model, "conditional_prior", None) is None:
+        raise ValueError(
+            "trainer.config.w_conditional_prior: is positive but the model has no conditional prior "
+            "(declare conditional_prior in args.json)"
+        )
     schedule = config.schedule.build(SCHEDULES) if isinstance(config, AnnealingConfig) else Constant(1.0)
     objective = Objective(
         weights=term_weights(
             config.w_img, config.w_txt, config.w_kl_img, config.w_kl_txt, config.w_align,
-            config.w_img_from_txt, config.w_txt_from_img,
+            config.w_img_from_txt, config.w_txt_from_img, config.w_conditional_prior,
         ),
         alignment=config.alignment.build(ALIGNMENTS),
         schedule=schedule,
