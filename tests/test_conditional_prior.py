@@ -43,10 +43,10 @@ def test_draws_have_the_priors_mean_and_scaled_covariance():
     torch.testing.assert_close(torch.cov(draws.T), 0.25 * tril[0] @ tril[0].T, atol=0.01, rtol=0)
 
 
-def test_an_untrained_prior_is_the_standard_normal_for_every_caption():
+def test_an_untrained_prior_is_near_the_standard_normal_for_every_caption():
     prior = ConditionalPrior(latent_dim=6, hidden_dim=16)(Posterior(torch.randn(3, 6), torch.randn(3, 6)))
-    torch.testing.assert_close(prior.mean, torch.zeros(3, 6))
-    torch.testing.assert_close(prior.scale_tril, torch.eye(6).expand(3, 6, 6), atol=2e-3, rtol=0)
+    torch.testing.assert_close(prior.mean, torch.zeros(3, 6), atol=0.05, rtol=0)
+    torch.testing.assert_close(prior.scale_tril, torch.eye(6).expand(3, 6, 6), atol=0.05, rtol=0)
 
 
 def test_fitting_recovers_the_moments_of_each_captions_image_posteriors():
@@ -163,3 +163,15 @@ def test_a_positive_prior_weight_needs_a_model_with_a_prior(tmp_path):
     with pytest.raises(ValueError, match="w_conditional_prior"):
         TRAINERS.build("simple", {"w_conditional_prior": 1.0, "quiet": True}, model=model, run_dir=tmp_path,
                        tokenizer=tokenizer)
+
+
+def test_the_kl_stays_finite_for_extreme_network_outputs():
+    """The covariance is diag(d^2) + U U^T with d bounded below, so L^-1 cannot overflow however large U gets."""
+    torch.manual_seed(0)
+    prior = ConditionalPrior(latent_dim=32, hidden_dim=16)
+    with torch.no_grad():
+        prior.net[-1].weight.normal_(0.0, 30.0)
+        prior.net[-1].bias.normal_(0.0, 30.0)
+    fitted = prior(Posterior(torch.randn(64, 32) * 5, torch.randn(64, 32) * 5))
+    kl = fitted.kl_from(Posterior(torch.randn(64, 32) * 10, torch.full((64, 32), -20.0)))
+    assert bool(torch.isfinite(kl).all())

@@ -28,8 +28,8 @@ from torch import Tensor, nn
 from remvae.core.config import ComponentConfig
 from remvae.core.vae import Posterior
 
-_SOFTPLUS_OF_ONE = math.log(math.e - 1.0)  # softplus(_SOFTPLUS_OF_ONE) == 1
-_MIN_SCALE = 1e-3
+_MIN_SCALE = 0.01
+_SOFTPLUS_OF_ONE = math.log(math.expm1(1.0 - _MIN_SCALE))  # _MIN_SCALE + softplus(_SOFTPLUS_OF_ONE) == 1
 
 
 @dataclass
@@ -68,7 +68,10 @@ class ConditionalPriorConfig(ComponentConfig):
 class ConditionalPrior(nn.Module):
     """(mean, log-variance) of a text posterior ``[B, D]`` each -> :class:`FullGaussian` p(z | caption).
 
-    The last layer starts at zero, so before training the prior is N(0, I) for every caption.
+    The covariance is diag(d^2) + U U^T with U ``[D, D]`` and d >= ``_MIN_SCALE``: any covariance whose
+    eigenvalues are at least ``_MIN_SCALE^2``, so it can never become so ill-conditioned that L^-1
+    overflows (a free Cholesky factor with a small diagonal can). L is its Cholesky factor. The last
+    layer starts near zero, so before training the prior is close to N(0, I) for every caption.
     """
 
     def __init__(self, latent_dim: int, hidden_dim: int = 256) -> None:
@@ -77,24 +80,21 @@ class ConditionalPrior(nn.Module):
         self.net = nn.Sequential(
             nn.Linear(2 * latent_dim, hidden_dim), nn.SiLU(),
             nn.Linear(hidden_dim, hidden_dim), nn.SiLU(),
-            nn.Linear(hidden_dim, latent_dim + latent_dim * (latent_dim + 1) // 2),
+            nn.Linear(hidden_dim, latent_dim * (latent_dim + 2)),
         )
-        nn.init.zeros_(self.net[-1].weight)
+        # small, not zero: the loss is quadratic in U, so U = 0 would get no gradient
+        with torch.no_grad():
+            self.net[-1].weight.mul_(0.01)
         nn.init.zeros_(self.net[-1].bias)
-        rows, cols = torch.tril_indices(latent_dim, latent_dim)
-        self.register_buffer("_rows", rows, persistent=False)
-        self.register_buffer("_cols", cols, persistent=False)
 
     def forward(self, text_posterior: Posterior) -> FullGaussian:
         features = torch.cat([text_posterior.mean, text_posterior.logvar], dim=-1).detach()
-        out = self.net(features)
         dim = self.latent_dim
-        mean, entries = out[:, :dim], out[:, dim:]
-        lower = entries.new_zeros(len(out), dim, dim)
-        lower[:, self._rows, self._cols] = entries
-        diagonal = F.softplus(torch.diagonal(lower, dim1=-2, dim2=-1) + _SOFTPLUS_OF_ONE) + _MIN_SCALE
-        scale_tril = torch.tril(lower, diagonal=-1) + torch.diag_embed(diagonal)
-        return FullGaussian(mean, scale_tril)
+        mean, raw_scale, factor = self.net(features).split([dim, dim, dim * dim], dim=-1)
+        scale = _MIN_SCALE + F.softplus(raw_scale + _SOFTPLUS_OF_ONE)
+        factor = factor.view(-1, dim, dim)
+        covariance = torch.diag_embed(scale.pow(2)) + factor @ factor.transpose(-2, -1)
+        return FullGaussian(mean, torch.linalg.cholesky(covariance))
 
 
 __all__ = ["ConditionalPrior", "ConditionalPriorConfig", "FullGaussian"]
