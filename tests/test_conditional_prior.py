@@ -166,7 +166,7 @@ def test_a_positive_prior_weight_needs_a_model_with_a_prior(tmp_path):
 
 
 def test_the_kl_stays_finite_for_extreme_network_outputs():
-    """The covariance is diag(d^2) + U U^T with d bounded below, so L^-1 cannot overflow however large U gets."""
+    """The covariance is A A^T + 0.01^2 I, so L^-1 cannot overflow however ill-conditioned A gets."""
     torch.manual_seed(0)
     prior = ConditionalPrior(latent_dim=32, hidden_dim=16)
     with torch.no_grad():

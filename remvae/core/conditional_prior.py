@@ -29,7 +29,7 @@ from remvae.core.config import ComponentConfig
 from remvae.core.vae import Posterior
 
 _MIN_SCALE = 0.01
-_SOFTPLUS_OF_ONE = math.log(math.expm1(1.0 - _MIN_SCALE))  # _MIN_SCALE + softplus(_SOFTPLUS_OF_ONE) == 1
+_SOFTPLUS_OF_ONE = math.log(math.e - 1.0)  # softplus(_SOFTPLUS_OF_ONE) == 1
 
 
 @dataclass
@@ -68,10 +68,11 @@ class ConditionalPriorConfig(ComponentConfig):
 class ConditionalPrior(nn.Module):
     """(mean, log-variance) of a text posterior ``[B, D]`` each -> :class:`FullGaussian` p(z | caption).
 
-    The covariance is diag(d^2) + U U^T with U ``[D, D]`` and d >= ``_MIN_SCALE``: any covariance whose
-    eigenvalues are at least ``_MIN_SCALE^2``, so it can never become so ill-conditioned that L^-1
-    overflows (a free Cholesky factor with a small diagonal can). L is its Cholesky factor. The last
-    layer starts near zero, so before training the prior is close to N(0, I) for every caption.
+    The covariance is A A^T + _MIN_SCALE^2 I, with A lower triangular (positive diagonal) read off the
+    MLP, and L its Cholesky factor. A alone would serve, but a small diagonal of A with large entries
+    below it makes L^-1 overflow (it grows geometrically down the rows); the added floor keeps every
+    eigenvalue at least _MIN_SCALE^2. The last layer starts at zero, so before training A = I and the
+    prior is N(0, (1 + _MIN_SCALE^2) I) for every caption.
     """
 
     def __init__(self, latent_dim: int, hidden_dim: int = 256) -> None:
@@ -80,21 +81,28 @@ class ConditionalPrior(nn.Module):
         self.net = nn.Sequential(
             nn.Linear(2 * latent_dim, hidden_dim), nn.SiLU(),
             nn.Linear(hidden_dim, hidden_dim), nn.SiLU(),
-            nn.Linear(hidden_dim, latent_dim * (latent_dim + 2)),
+            nn.Linear(hidden_dim, latent_dim + latent_dim * (latent_dim + 1) // 2),
         )
-        # small, not zero: the loss is quadratic in U, so U = 0 would get no gradient
-        with torch.no_grad():
-            self.net[-1].weight.mul_(0.01)
+        nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
+        rows, cols = torch.tril_indices(latent_dim, latent_dim)
+        self.register_buffer("_rows", rows, persistent=False)
+        self.register_buffer("_cols", cols, persistent=False)
 
     def forward(self, text_posterior: Posterior) -> FullGaussian:
         features = torch.cat([text_posterior.mean, text_posterior.logvar], dim=-1).detach()
+        out = self.net(features)
         dim = self.latent_dim
-        mean, raw_scale, factor = self.net(features).split([dim, dim, dim * dim], dim=-1)
-        scale = _MIN_SCALE + F.softplus(raw_scale + _SOFTPLUS_OF_ONE)
-        factor = factor.view(-1, dim, dim)
-        covariance = torch.diag_embed(scale.pow(2)) + factor @ factor.transpose(-2, -1)
-        return FullGaussian(mean, torch.linalg.cholesky(covariance))
+        mean, entries = out[:, :dim], out[:, dim:]
+        lower = entries.new_zeros(len(out), dim, dim)
+        lower[:, self._rows, self._cols] = entries
+        diagonal = F.softplus(torch.diagonal(lower, dim1=-2, dim2=-1) + _SOFTPLUS_OF_ONE)
+        factor = torch.tril(lower, diagonal=-1) + torch.diag_embed(diagonal)
+        # in float64: in float32 the floor is lost beside large entries of A A^T and the factorisation fails
+        factor = factor.double()
+        floor = torch.eye(dim, dtype=factor.dtype, device=factor.device) * _MIN_SCALE**2
+        scale_tril = torch.linalg.cholesky(factor @ factor.transpose(-2, -1) + floor).to(out.dtype)
+        return FullGaussian(mean, scale_tril)
 
 
 __all__ = ["ConditionalPrior", "ConditionalPriorConfig", "FullGaussian"]
