@@ -3,8 +3,9 @@
 A caption such as "a photo of a shirt" describes many images; text->image should draw z from the
 latents of all of them, p(z | c) = E_{x ~ p(x|c)}[q(z | x)], not from the text VAE's own posterior,
 which must also tell the caption's wording apart and so stays narrow. The conditional prior is a
-full-covariance Gaussian p_psi(z | c) = N(m_psi(c), L_psi(c) L_psi(c)^T) read off the caption's
-(detached) text posterior by a small MLP, and fitted by
+full-covariance Gaussian p_psi(z | c) = N(mu_txt(c) + delta_psi(c), L_psi(c) L_psi(c)^T) whose offset
+delta_psi and scale L_psi a small MLP reads off the caption's (detached) text posterior q(z | c) =
+N(mu_txt, sigma_txt^2), fitted by
 
     L_prior = KL( sg[q(z | x_img)] || p_psi(z | sg[q(z | x_txt)]) ),
 
@@ -68,19 +69,26 @@ class ConditionalPriorConfig(ComponentConfig):
 class ConditionalPrior(nn.Module):
     """(mean, log-variance) of a text posterior ``[B, D]`` each -> :class:`FullGaussian` p(z | caption).
 
+    The prior's mean is the text posterior's mean plus a learned offset: the alignment already puts the
+    text mean near its images' latents, so the MLP only corrects it, and the prior stays caption-specific
+    even where the MLP learns little (a free mean collapsed to one caption-independent Gaussian once, in
+    a run whose learning rate peaked at 4e-3). Layer norms keep the MLP's inputs and activations in range
+    while the text posteriors it reads move during training.
+
     The covariance is A A^T + _MIN_SCALE^2 I, with A lower triangular (positive diagonal) read off the
     MLP, and L its Cholesky factor. A alone would serve, but a small diagonal of A with large entries
     below it makes L^-1 overflow (it grows geometrically down the rows); the added floor keeps every
     eigenvalue at least _MIN_SCALE^2. The last layer starts at zero, so before training A = I and the
-    prior is N(0, (1 + _MIN_SCALE^2) I) for every caption.
+    prior is N(mu_txt, (1 + _MIN_SCALE^2) I).
     """
 
     def __init__(self, latent_dim: int, hidden_dim: int = 256) -> None:
         super().__init__()
         self.latent_dim = latent_dim
         self.net = nn.Sequential(
-            nn.Linear(2 * latent_dim, hidden_dim), nn.SiLU(),
-            nn.Linear(hidden_dim, hidden_dim), nn.SiLU(),
+            nn.LayerNorm(2 * latent_dim),
+            nn.Linear(2 * latent_dim, hidden_dim), nn.LayerNorm(hidden_dim), nn.SiLU(),
+            nn.Linear(hidden_dim, hidden_dim), nn.LayerNorm(hidden_dim), nn.SiLU(),
             nn.Linear(hidden_dim, latent_dim + latent_dim * (latent_dim + 1) // 2),
         )
         nn.init.zeros_(self.net[-1].weight)
@@ -93,7 +101,7 @@ class ConditionalPrior(nn.Module):
         features = torch.cat([text_posterior.mean, text_posterior.logvar], dim=-1).detach()
         out = self.net(features)
         dim = self.latent_dim
-        mean, entries = out[:, :dim], out[:, dim:]
+        offset, entries = out[:, :dim], out[:, dim:]
         lower = entries.new_zeros(len(out), dim, dim)
         lower[:, self._rows, self._cols] = entries
         diagonal = F.softplus(torch.diagonal(lower, dim1=-2, dim2=-1) + _SOFTPLUS_OF_ONE)
@@ -102,7 +110,7 @@ class ConditionalPrior(nn.Module):
         factor = factor.double()
         floor = torch.eye(dim, dtype=factor.dtype, device=factor.device) * _MIN_SCALE**2
         scale_tril = torch.linalg.cholesky(factor @ factor.transpose(-2, -1) + floor).to(out.dtype)
-        return FullGaussian(mean, scale_tril)
+        return FullGaussian(text_posterior.mean.detach() + offset, scale_tril)
 
 
 __all__ = ["ConditionalPrior", "ConditionalPriorConfig", "FullGaussian"]
