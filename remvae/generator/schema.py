@@ -245,7 +245,7 @@ class Experiment:
         return value.name, config
 
     def model_spec(self) -> ModelSpec:
-        """The model the experiment declares: its image and text architectures and the wrapper."""
+        """The model the experiment declares: its image and text architectures, the wrapper and the conditional prior."""
         prior = self.spec.conditional_prior
         return ModelSpec(
             *self.component("image"), *self.component("text"), self.spec.wrapper.model_dump(),
