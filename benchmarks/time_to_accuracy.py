@@ -86,6 +86,7 @@ def main() -> int:
     data = experiment_data(experiment, root)
     train, test, tokenizer, seed = data.train, data.test, data.tokenizer, spec.seed or 0
     model_spec = experiment.model_spec()
+    prior_scale = experiment.prior_scale()
     torch.manual_seed(seed)
     model = model_spec.build(tokenizer)
 
@@ -115,10 +116,10 @@ def main() -> int:
             rows.append((state["epoch"], state["elapsed"], time.perf_counter() - started,
                          metrics["text_to_image_top1"], metrics["image_to_text_vs_judge"]))
             if options.full_test and checkpoint == last:
-                full = full_test(model, tokenizer, test, reader, spec.evaluation.judge, experiment.prior_scale())
+                full = full_test(model, tokenizer, test, reader, spec.evaluation.judge, prior_scale)
                 if options.run_dir is not None:
                     loaded = LoadedModel(model, tokenizer, model_spec, run_dir, checkpoint)
-                    draw_figures(run_dir, loaded, test, experiment.prior_scale())
+                    draw_figures(run_dir, loaded, test, prior_scale)
     print_table(rows)
     if options.full_test:
         print(f"\nall {len(test)} test pairs, last epoch (judge accuracy {100 * full['judge_accuracy']:.2f}%):")
@@ -139,10 +140,12 @@ def full_test(
     from remvae.core.evaluator import EvaluationContext
     from remvae.core.registry import EVALUATORS
 
+    # one context: the judge's view of the real images, the prior samples and the sampled image->text
+    # captions are computed once and shared (draws are seeded per use, so sharing changes no figure)
+    context = EvaluationContext(model=model, tokenizer=tokenizer, test_set=test, dataset=reader, judge=judge, seed=0)
     out: dict[str, float] = {}
     for sample in (False, True):
         tag = "sampled" if sample else "mean"
-        context = EvaluationContext(model=model, tokenizer=tokenizer, test_set=test, dataset=reader, judge=judge, seed=0)
         metrics = EVALUATORS.build("cross_modal", {"sample": sample, "top_k": [1]}).evaluate(context)
         out["judge_accuracy"] = metrics["judge_accuracy"]
         out[f"text_to_image ({tag})"] = metrics["text_to_image_top1"]
@@ -156,7 +159,6 @@ def full_test(
         else:
             out["text_to_image_class_fid"] = metrics["text_to_image_class_fid"]
     if prior_scale is not None:
-        context = EvaluationContext(model=model, tokenizer=tokenizer, test_set=test, dataset=reader, judge=judge, seed=0)
         config = {"sample": True, "conditional_prior": True, "prior_scale": prior_scale, "top_k": [1]}
         metrics = EVALUATORS.build("cross_modal", config).evaluate(context)
         tag = f"conditional prior x{prior_scale:g}"
