@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 from remvae.core.data import DataNotFoundError
 from remvae.core.registry import ALL_REGISTRIES, UnknownComponentError
+from remvae.core.runfolder import RunFolder, StorageError
 
 EXIT_OK, EXIT_STAGE_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -36,7 +37,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from remvae.generator.schema import json_schema
+    from remvae.args import json_schema
 
     text = json.dumps(json_schema(), indent=2) + "\n"
     if args.output:
@@ -48,7 +49,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from remvae.generator.schema import ArgsError, load_experiment
+    from remvae.args import ArgsError, load_experiment
 
     status = EXIT_OK
     for path in args.args:
@@ -62,11 +63,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
-def _generate(args_path: str, force: bool):
+def _generate(experiment, force: bool) -> None:
     from remvae.generator.render import generate
-    from remvae.generator.schema import load_experiment
 
-    experiment = load_experiment(args_path)
     for result in generate(experiment, force=force):
         if result.status == "kept":
             say(f"kept {result.path}: edited since it was generated (--force overwrites it)")
@@ -74,41 +73,70 @@ def _generate(args_path: str, force: bool):
             say(f"overwrote {result.path} (it had been edited; --force)")
         elif result.status == "written":
             say(f"wrote {result.path}")
-    return experiment
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    experiment = _generate(args.args, args.force)
+    from remvae.args import load_experiment
+    from remvae.generator.preparation import prepare_run
+
+    experiment = load_experiment(args.args)
+    with experiment.run.lock("remvae generate", on_takeover=say):
+        prepare_run(experiment, fresh=args.fresh, force=args.force, say=say)
+        _generate(experiment, args.force)
     say(f"scripts of {experiment.name!r} are in {experiment.run_dir}")
     return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from remvae.args import load_experiment
+    from remvae.generator.preparation import prepare_run
     from remvae.generator.stages import STAGES, completion, run_stage
 
-    experiment = _generate(args.args, args.force)
-    for stage in STAGES:
-        done = completion(stage, experiment)
-        if done is not None:
-            say(f"{stage}: complete ({done}), skipped")
-            continue
-        say(f"{stage}: running (log: {experiment.run_dir / 'logs' / (stage + '.log')})")
-        run_stage(stage, experiment.run_dir, echo=not args.quiet)
+    experiment = load_experiment(args.args)
+    run = experiment.run
+    with run.lock("remvae run", on_takeover=say):
+        prepare_run(experiment, fresh=args.fresh, force=args.force, say=say)
+        _generate(experiment, args.force)
+        for stage in STAGES:
+            done = completion(stage, experiment)
+            if done is not None:
+                say(f"{stage}: complete ({done}), skipped")
+                continue
+            say(f"{stage}: running (log: {run.log(stage)})")
+            run_stage(stage, run, echo=not args.quiet)
     say(f"done: {experiment.run_dir}")
+    return EXIT_OK
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from remvae.args.document import read_document
+    from remvae.args.legacy import is_legacy, upgrade
+    from remvae.core.runfolder import write_bytes
+
+    path = Path(args.args)
+    data = read_document(path, str(path))
+    if not is_legacy(data):
+        say(f"{path}: already in the current form; nothing to do")
+        return EXIT_OK
+    backup = path.with_name(f"{path.stem}.v0.1{path.suffix}")
+    write_bytes(backup, path.read_bytes())
+    write_bytes(path, (json.dumps(upgrade(data), indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    say(f"rewrote {path} in the current form (the original is kept as {backup})")
     return EXIT_OK
 
 
 def _stage_command(stage: str) -> Callable[[argparse.Namespace], int]:
     def command(args: argparse.Namespace) -> int:
-        from remvae.generator.schema import load_experiment
+        from remvae.args import load_experiment
         from remvae.generator.stages import run_stage
 
-        run_dir = Path(args.run).resolve()
-        if not (run_dir / "config.json").is_file():
-            raise FileNotFoundError(f"{run_dir / 'config.json'}: not found; is {args.run} a run folder?")
-        load_experiment(run_dir / "config.json")  # a damaged config.json is bad input, not a stage failure
-        say(f"{stage}: running (log: {run_dir / 'logs' / (stage + '.log')})")
-        run_stage(stage, run_dir, echo=not args.quiet)
+        run = RunFolder(args.run)
+        if not run.config.is_file():
+            raise FileNotFoundError(f"{run.config}: not found; is {args.run} a run folder?")
+        load_experiment(run.config)  # a damaged config.json is bad input, not a stage failure
+        with run.lock(f"remvae {stage}", on_takeover=say):
+            say(f"{stage}: running (log: {run.log(stage)})")
+            run_stage(stage, run, echo=not args.quiet)
         return EXIT_OK
 
     return command
@@ -150,13 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--output", "-o", help="write it to this file instead")
     sub = add("validate", cmd_validate, "check args.json files; print every problem of each")
     sub.add_argument("args", metavar="ARGS", nargs="+")
+    fresh_help = "move an earlier run of another config aside (into previous/) and start over"
+    force_help = "overwrite scripts edited since they were generated, or another experiment's"
     sub = add("generate", cmd_generate, "write train.py, visualize.py, eval.py, report.py and execute.sh")
     sub.add_argument("args", metavar="ARGS")
-    sub.add_argument("--force", action="store_true", help="overwrite scripts edited since they were generated")
+    sub.add_argument("--force", action="store_true", help=force_help)
+    sub.add_argument("--fresh", action="store_true", help=fresh_help)
     sub = add("run", cmd_run, "validate, generate, train, visualize, eval, report (skipping completed stages)")
     sub.add_argument("args", metavar="ARGS")
-    sub.add_argument("--force", action="store_true", help="overwrite scripts edited since they were generated")
+    sub.add_argument("--force", action="store_true", help=force_help)
+    sub.add_argument("--fresh", action="store_true", help=fresh_help)
     sub.add_argument("--quiet", "-q", action="store_true", help="only write the stages' output to their logs")
+    sub = add("upgrade", cmd_upgrade, "rewrite an args.json of remvae 0.1 in the current form (keeping the original)")
+    sub.add_argument("args", metavar="ARGS")
     for stage, help in (
         ("train", "train (or resume training) the run's model"),
         ("visualize", "draw the run's figures into figures/"),
@@ -190,6 +224,7 @@ def _print_error(error: BaseException) -> None:
 
 
 BAD_INPUT = (ValueError, UnknownComponentError, DataNotFoundError, FileNotFoundError)
+"""Errors that are the input's fault: exit 2 with one line per problem (a RunLockedError too: the folder is busy)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -207,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"remvae: {error}; {saved}run the same command again to resume", file=sys.stderr)
             return EXIT_INTERRUPTED
         print(f"remvae: error: {error}", file=sys.stderr)
+        return EXIT_STAGE_FAILED
+    except StorageError as error:
+        print(f"remvae: error: {error.strerror or error}", file=sys.stderr)
         return EXIT_STAGE_FAILED
     except BAD_INPUT as error:
         _print_error(error)

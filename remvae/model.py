@@ -19,11 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from remvae.core.checkpoint import CheckpointError, find_checkpoint, load_checkpoint
-from remvae.core.conditional_prior import FullGaussian
-from remvae.core.multimodal import MultimodalVAE
-from remvae.core.vae import Posterior, TextBatch
-from remvae.experiment import ModelSpec, RunFolderError
+from remvae.core.checkpoint import CheckpointError, checkpoint_identity, find_checkpoint, load_checkpoint
+from remvae.core.distributions import FullGaussian, Posterior
+from remvae.core.model import MultimodalModel
+from remvae.core.runfolder import RunFolder, RunFolderError
+from remvae.modelspec import ModelSpec
+from remvae.text.batch import TextBatch
 from remvae.text.tokenizer import Tokenizer
 
 CHECKPOINTS = ("best", "last")
@@ -48,21 +49,26 @@ def _generator(device: torch.device, seed: int | None, generator: torch.Generato
 
 
 class LoadedModel:
-    """A trained :class:`MultimodalVAE` with its tokenizer, in eval mode on ``device``."""
+    """A trained model (any family) with its tokenizer, in eval mode on ``device``."""
 
     def __init__(
-        self, model: MultimodalVAE, tokenizer: Tokenizer, spec: ModelSpec, run_dir: Path, checkpoint: Path
+        self, model: MultimodalModel, tokenizer: Tokenizer | None, spec: ModelSpec, run: RunFolder, checkpoint: Path
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.spec = spec
-        self.run_dir = run_dir
+        self.run = run
+        self.run_dir = run.root
         self.checkpoint = checkpoint
+        self.identity = checkpoint_identity(checkpoint)
+        """Which checkpoint this is (name, step, epoch, weights' SHA-256, config fingerprint): recorded beside
+        every output computed from it."""
 
     def __repr__(self) -> str:
+        parts = "+".join(name for name in (self.spec.image, self.spec.text) if name)
         return (
-            f"LoadedModel({self.spec.image}+{self.spec.text}, latent_dim={self.latent_dim}, "
-            f"image={self.channels}x{self.image_size}x{self.image_size}, checkpoint={str(self.checkpoint)!r})"
+            f"LoadedModel({self.spec.model}: {parts}, latent_dim={self.latent_dim}, "
+            f"checkpoint={str(self.checkpoint)!r})"
         )
 
     @property
@@ -74,16 +80,34 @@ class LoadedModel:
         return self.model.latent_dim
 
     @property
+    def modalities(self) -> tuple[str, ...]:
+        return self.model.modalities
+
+    @property
+    def has_conditional_prior(self) -> bool:
+        """Whether ``text_to_image(..., prior_scale=...)`` can draw from a conditional prior p(z | caption)."""
+        return self.model.config.has_conditional_prior
+
+    def _image_shape(self) -> tuple[int, int, int]:
+        shape = self.model.image_shape
+        if shape is None:
+            raise ValueError(f"this model has no images (its modalities: {', '.join(self.modalities)})")
+        return shape
+
+    @property
     def image_size(self) -> int:
-        return self.model.image.image_size
+        return self._image_shape()[1]
 
     @property
     def channels(self) -> int:
-        return self.model.image.channels
+        return self._image_shape()[0]
 
     @property
     def max_length(self) -> int:
-        return self.model.text.vae.max_length
+        length = self.model.max_text_length
+        if length is None or self.tokenizer is None:
+            raise ValueError(f"this model has no text (its modalities: {', '.join(self.modalities)})")
+        return length
 
     def to(self, device: str | torch.device) -> LoadedModel:
         self.model.to(device)
@@ -128,45 +152,48 @@ class LoadedModel:
         texts = list(texts)
         if not texts or not all(isinstance(t, str) for t in texts):
             raise ValueError("texts must be a non-empty list of strings")
-        return self.tokenizer.encode_batch(texts, self.max_length).to(self.device)
+        max_length = self.max_length
+        assert self.tokenizer is not None
+        return self.tokenizer.encode_batch(texts, max_length).to(self.device)
 
     # Latents.
 
     @torch.no_grad()
     def encode_image(self, images: Tensor) -> Posterior:
         """q(z | image): the posterior's mean and log-variance, ``[B, D]`` each."""
-        return self.model.encode_image(self.prepare_images(images))
+        return self.model.encode("image", self.prepare_images(images))
 
     @torch.no_grad()
     def encode_text(self, texts: str | Sequence[str]) -> Posterior:
         """q(z | caption): the posterior's mean and log-variance, ``[B, D]`` each."""
-        return self.model.encode_text(self.prepare_texts(texts))
+        return self.model.encode("text", self.prepare_texts(texts))
 
     @torch.no_grad()
     def text_prior(self, texts: str | Sequence[str]) -> FullGaussian:
         """p(z | caption) of the model's conditional prior: mean ``[B, D]`` and scale_tril ``[B, D, D]``."""
-        return self.model.text_prior(self.prepare_texts(texts))
+        return self.model.conditional_prior(self.prepare_texts(texts))
 
     def latent(
         self, posterior: Posterior, sample: bool = False, seed: int | None = None,
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """The posterior mean, or a draw from the posterior when ``sample``."""
-        return MultimodalVAE.latent(posterior, sample, _generator(self.device, seed, generator))
+        return posterior.rsample(_generator(self.device, seed, generator)) if sample else posterior.mean
 
     @torch.no_grad()
     def decode_image(self, z: Tensor) -> Tensor:
         """Images ``[B, C, H, W]`` in [0, 1] (the decoder's mean) from latents ``[B, D]``."""
-        return self.model.image.decode(z.to(self.device))
+        return self.model.decode("image", z.to(self.device))
 
     @torch.no_grad()
     def decode_text(
         self, z: Tensor, temperature: float = 0.0, seed: int | None = None, generator: torch.Generator | None = None
     ) -> list[str]:
         """Captions from latents ``[B, D]``: greedy, or sampled at ``temperature`` > 0."""
-        ids = self.model.text.vae.decode(
-            z.to(self.device), temperature=temperature, generator=_generator(self.device, seed, generator)
+        ids = self.model.decode(
+            "text", z.to(self.device), temperature=temperature, generator=_generator(self.device, seed, generator)
         )
+        assert self.tokenizer is not None
         return self.tokenizer.decode_batch(ids)
 
     # Cross-modal generation and reconstruction.
@@ -191,7 +218,12 @@ class LoadedModel:
         conditional prior p(z | caption) (draws spread ``prior_scale`` times its standard deviation).
         """
         generator = _generator(self.device, seed, generator)
-        z = self.model.text_latent(self.prepare_texts(texts), sample, prior_scale, generator)
+        text = self.prepare_texts(texts)
+        if prior_scale is None:
+            z = self.latent(self.model.encode("text", text), sample, generator=generator)
+        else:
+            prior = self.model.conditional_prior(text)
+            z = prior.rsample(generator, prior_scale) if sample else prior.mean
         return self.decode_image(z)
 
     def reconstruct_image(
@@ -212,12 +244,18 @@ class LoadedModel:
     def sample(
         self, n: int, temperature: float = 0.0, seed: int | None = 0, generator: torch.Generator | None = None
     ) -> Samples:
-        """``n`` latents from the prior N(0, I) decoded to both modalities (seeded: the same draws each call)."""
+        """``n`` latents from the model's prior (N(0, I), or the run's learned prior) decoded to every modality it
+        has (seeded: the same draws each call; a modality the model lacks is left empty)."""
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
         generator = _generator(self.device, seed, generator)
-        z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
-        return Samples(self.decode_image(z), self.decode_text(z, temperature, generator=generator), z)
+        z = self.model.prior().sample(n, generator)
+        return self._decode_all(z, temperature, generator)
+
+    def _decode_all(self, z: Tensor, temperature: float = 0.0, generator: torch.Generator | None = None) -> Samples:
+        images = self.decode_image(z) if "image" in self.modalities else torch.empty(0)
+        texts = self.decode_text(z, temperature, generator=generator) if "text" in self.modalities else []
+        return Samples(images, texts, z)
 
     def interpolate(self, a: Endpoint, b: Endpoint, steps: int = 8) -> Samples:
         """``steps`` latents on the straight line from ``a`` to ``b`` (posterior means), decoded to both modalities.
@@ -230,7 +268,7 @@ class LoadedModel:
         start, end = self._endpoint(a), self._endpoint(b)
         weights = torch.linspace(0.0, 1.0, steps, device=self.device).unsqueeze(1)
         z = (1 - weights) * start + weights * end
-        return Samples(self.decode_image(z), self.decode_text(z), z)
+        return self._decode_all(z)
 
     def _endpoint(self, end: Endpoint) -> Tensor:
         if isinstance(end, str):
@@ -247,30 +285,36 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu", checkpoint: st
 
     ``checkpoint`` is ``best``, ``last``, or the name or path of any checkpoint folder; ``best`` falls
     back to ``last`` for runs that kept no best checkpoint. Raises :class:`RunFolderError` or
-    :class:`CheckpointError` naming what is missing or broken.
+    :class:`CheckpointError` naming what is missing or broken, and :class:`RunFolderError` when the
+    checkpoint was trained under another config than the run's ``config.json``.
     """
-    run_dir = Path(run_dir).expanduser()
-    if not run_dir.is_dir():
-        raise RunFolderError(f"{run_dir}: not a folder (expected a trained run folder)")
-    spec = ModelSpec.load(run_dir)
-    folder = _checkpoint_folder(run_dir, checkpoint)
+    run = RunFolder(run_dir)
+    if not run.root.is_dir():
+        raise RunFolderError(f"{run.root}: not a folder (expected a trained run folder)")
+    spec = ModelSpec.load(run)
+    folder = _checkpoint_folder(run, checkpoint)
     loaded = load_checkpoint(folder, map_location="cpu", optimizer=False)
-    if loaded.tokenizer is None:
-        raise RunFolderError(f"{folder}: no tokenizer.json; the checkpoint does not belong to a multimodal run")
+    recorded, current = loaded.state.get("fingerprint"), run.fingerprint()
+    if recorded is not None and current is not None and recorded != current:
+        raise RunFolderError(
+            f"{folder}: trained under another config than {run.config} (fingerprints {recorded[:12]} and "
+            f"{current[:12]}); train the run again (`remvae run ARGS --fresh`)"
+        )
+    if spec.text is not None and loaded.tokenizer is None:
+        raise RunFolderError(f"{folder}: no tokenizer.json, but the model reads text")
     model = spec.build(loaded.tokenizer)
     try:
-        model.load_state_dict(loaded.model)
+        model.load_state_dict(spec.upgrade_weights(loaded.model))
     except RuntimeError as error:
         first = str(error).strip().splitlines()[0]
-        raise CheckpointError(f"{folder}: weights do not fit the model of {run_dir / 'model.json'} ({first})") from None
-    return LoadedModel(model.to(device), loaded.tokenizer, spec, run_dir, folder)
+        raise CheckpointError(f"{folder}: weights do not fit the model of {run.model_spec} ({first})") from None
+    return LoadedModel(model.to(device), loaded.tokenizer, spec, run, folder)
 
 
-def _checkpoint_folder(run_dir: Path, checkpoint: str) -> Path:
-    path = Path(checkpoint)
-    candidates = [path] if path.is_absolute() else [run_dir / "checkpoints" / checkpoint]
+def _checkpoint_folder(run: RunFolder, checkpoint: str) -> Path:
+    candidates = [run.checkpoint(checkpoint)]
     if checkpoint == "best":
-        candidates.append(run_dir / "checkpoints" / "last")
+        candidates.append(run.last)
     for candidate in candidates:
         found = find_checkpoint(candidate)
         if found is not None:

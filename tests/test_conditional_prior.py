@@ -9,11 +9,13 @@ from torch.distributions import MultivariateNormal, kl_divergence
 
 import remvae
 from remvae import experiment
-from remvae.core.conditional_prior import ConditionalPrior, FullGaussian
-from remvae.core.evaluator import EvaluationContext, EvaluationError
+from remvae.core.distributions import FullGaussian, Posterior
+from remvae.core.evaluator import EvaluationContext
+from remvae.core.model import Batch, CapabilityError
 from remvae.core.registry import EVALUATORS, TRAINERS
-from remvae.core.vae import Posterior
-from remvae.experiment import ModelSpec
+from remvae.core.runfolder import RunFolder
+from remvae.modelspec import ModelSpec
+from remvae.playground.models.conditional_prior import ConditionalPrior
 
 
 def _random_tril(batch: int, dim: int, generator: torch.Generator) -> torch.Tensor:
@@ -81,13 +83,12 @@ def trained(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
     train_set, _ = experiment.training_data("bundled_digits", {"image_size": 28}, 1024)
     tokenizer = experiment.fit_tokenizer(train_set)
-    spec = ModelSpec("conv", {"latent_dim": 8, "widths": [8, 16]}, "gru", {"latent_dim": 8, "hidden_dim": 32},
-                     {}, {"hidden_dim": 32})
-    spec.save(run_dir)
-    torch.manual_seed(0)
-    model = spec.build(tokenizer)
+    spec = ModelSpec("aligned", {"conditional_prior": {"hidden_dim": 32}}, "conv", {"latent_dim": 8, "widths": [8, 16]},
+                     "gru", {"latent_dim": 8, "hidden_dim": 32})
+    spec.save(RunFolder(run_dir))
+    model = spec.build(tokenizer, seed=0)
     trainer = TRAINERS.build(
-        "simple", {"epochs": 3, "batch_size": 32, "quiet": True, "device": "cpu", "w_conditional_prior": 1.0,
+        "simple", {"epochs": 3, "batch_size": 32, "quiet": True, "device": "cpu", "weights": {"conditional_prior": 1.0},
                    "optimizer": {"name": "adam", "lr": 3e-3}},
         model=model, run_dir=run_dir, tokenizer=tokenizer,
     )
@@ -101,11 +102,11 @@ def test_the_prior_term_trains_only_the_conditional_prior(trained):
     images = train_set.images[:8].float() / 255
     text = tokenizer.encode_batch(train_set.captions[:8], 16)
     model.zero_grad()
-    out = model(images, text, optional=frozenset({"conditional_prior"}))
-    out.conditional_prior.mean().backward()
+    out = model(Batch(images, text, 8), terms={"conditional_prior"})
+    out.terms["conditional_prior"].backward()
     reached = {name for name, p in model.named_parameters() if p.grad is not None and bool(p.grad.abs().sum() > 0)}
     model.zero_grad()
-    assert reached and all(name.startswith("conditional_prior.") for name in reached), reached
+    assert reached and all(name.startswith("prior_net.") for name in reached), reached
 
 
 def test_training_fits_the_prior_to_the_image_posteriors(trained):
@@ -114,8 +115,8 @@ def test_training_fits_the_prior_to_the_image_posteriors(trained):
     images = train_set.images[:256].float() / 255
     text = tokenizer.encode_batch(train_set.captions[:256], 16)
     with torch.no_grad():
-        image_posterior = model.encode_image(images)
-        fitted = model.text_prior(text).kl_from(image_posterior).mean()
+        image_posterior = model.encode("image", images)
+        fitted = model.conditional_prior(text).kl_from(image_posterior).mean()
         standard = image_posterior.kl().mean()
     assert float(fitted) < 0.5 * float(standard)
 
@@ -126,9 +127,9 @@ def test_a_saved_run_reloads_to_the_same_prior_and_seeded_draws(trained):
     captions = test_set.captions[:6]
     text = tokenizer.encode_batch(captions, loaded.max_length)
     with torch.no_grad():
-        expected = model.text_prior(text)
-        expected_images = model.text_to_image(text, sample=True, prior_scale=0.7,
-                                              generator=torch.Generator().manual_seed(5))
+        expected = model.conditional_prior(text)
+        z = expected.rsample(torch.Generator().manual_seed(5), 0.7)
+        expected_images = model.decode("image", z)
     prior = loaded.text_prior(captions)
     torch.testing.assert_close(prior.mean, expected.mean)
     torch.testing.assert_close(prior.scale_tril, expected.scale_tril)
@@ -148,22 +149,27 @@ def test_evaluators_generate_from_the_prior_and_refuse_a_model_without_one(train
                                          "sets": ["text_to_image"]}).evaluate(context)
     assert fid["text_to_image_fid"] >= 0.0
 
-    model.conditional_prior, kept = None, model.conditional_prior
-    try:
-        bare = EvaluationContext(model=model, tokenizer=tokenizer, test_set=test_set, dataset="mnist", seed=0)
-        with pytest.raises(EvaluationError, match="no conditional prior"):
-            EVALUATORS.build("cross_modal", config).evaluate(bare)
-    finally:
-        model.conditional_prior = kept
+    bare_model = ModelSpec("aligned", {}, "conv", {"latent_dim": 8, "widths": [8, 16]}, "gru",
+                           {"latent_dim": 8, "hidden_dim": 32}).build(tokenizer)
+    bare = EvaluationContext(model=bare_model, tokenizer=tokenizer, test_set=test_set, dataset="mnist", seed=0)
+    with pytest.raises(CapabilityError, match="no conditional prior"):
+        EVALUATORS.build("cross_modal", config).evaluate(bare)
 
 
-def test_a_positive_prior_weight_needs_a_model_with_a_prior(tmp_path):
+def test_the_prior_term_exists_only_with_a_prior_and_must_then_be_weighted(tmp_path):
     train_set, _ = experiment.training_data("bundled_digits", {"image_size": 28}, 64)
     tokenizer = experiment.fit_tokenizer(train_set)
-    model = ModelSpec("conv", {"latent_dim": 8, "widths": [8, 16]}, "gru", {"latent_dim": 8}).build(tokenizer)
-    with pytest.raises(ValueError, match="w_conditional_prior"):
-        TRAINERS.build("simple", {"w_conditional_prior": 1.0, "quiet": True}, model=model, run_dir=tmp_path,
+    parts = ("conv", {"latent_dim": 8, "widths": [8, 16]}, "gru", {"latent_dim": 8})
+    model = ModelSpec("aligned", {}, *parts).build(tokenizer)
+    with pytest.raises(ValueError, match=r"weights.conditional_prior: not a loss term of this model"):
+        TRAINERS.build("simple", {"weights": {"conditional_prior": 1.0}, "quiet": True}, model=model, run_dir=tmp_path,
                        tokenizer=tokenizer)
+    with_prior = ModelSpec("aligned", {"conditional_prior": {}}, *parts).build(tokenizer)
+    assert TRAINERS.build("simple", {"quiet": True}, model=with_prior, run_dir=tmp_path,
+                          tokenizer=tokenizer).objective.weights["conditional_prior"] == 1.0  # trained by default
+    with pytest.raises(ValueError, match=r"weights.conditional_prior: must be positive"):
+        TRAINERS.build("simple", {"weights": {"conditional_prior": 0.0}, "quiet": True}, model=with_prior,
+                       run_dir=tmp_path, tokenizer=tokenizer)
 
 
 def test_the_kl_stays_finite_for_extreme_network_outputs():

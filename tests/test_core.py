@@ -9,7 +9,7 @@ import torch
 
 from remvae.core.config import ComponentConfig, ConfigError
 from remvae.core.registry import ALL_REGISTRIES, Registry, UnknownComponentError
-from remvae.core.vae import Posterior
+from remvae.core.distributions import Posterior
 from remvae.text import FASHION_MNIST_GRAMMAR, MNIST_GRAMMAR, CaptionGrammar, Tokenizer
 from remvae.text.tokenizer import TokenizerError
 
@@ -40,7 +40,8 @@ def test_registry_extension_by_user_component():
 
 def test_builtin_components_are_registered_through_the_entry_point():
     kinds = {registry.kind: registry.names() for registry in ALL_REGISTRIES}
-    assert set(kinds) == {"architecture", "reader", "trainer", "schedule", "alignment", "evaluator"}
+    assert set(kinds) == {"model", "architecture", "reader", "trainer", "schedule", "alignment", "evaluator", "prior"}
+    assert {"aligned", "image_vae", "text_vae"} <= set(kinds["model"]) and {"gmm", "maf"} <= set(kinds["prior"])
     assert {"linear", "conv", "conv_norm", "lstm", "gru", "xlstm"} <= set(kinds["architecture"])
 
 

@@ -14,10 +14,9 @@ import torch
 from remvae.core.config import ConfigError
 from remvae.core.data import ImageTextDataset
 from remvae.core.evaluator import EvaluationContext, EvaluationError, run_evaluators
-from remvae.core.multimodal import MultimodalVAE
-from remvae.core.registry import ARCHITECTURES, EVALUATORS, READERS
-from remvae.core.vae import TextBatch
-from remvae.core.wrapper import Wrapper
+from remvae.core.model import Batch, MultimodalModel
+from remvae.core.registry import ARCHITECTURES, EVALUATORS, MODELS, READERS
+from remvae.text.batch import TextBatch
 from remvae.playground.evaluators.cross_modal import precision_recall_f1
 from remvae.playground.evaluators.fid import frechet_distance
 from remvae.playground.evaluators.judges import Judge, JudgeCNN, JudgeNetworkConfig
@@ -27,7 +26,7 @@ OFFLINE = ["cross_modal", "perplexity", "caption_validity", "judge_fid", "recons
 LIMIT = 300
 
 
-def build_model(tokenizer: Tokenizer, channels: int = 1, image_size: int = 28) -> MultimodalVAE:
+def build_model(tokenizer: Tokenizer, channels: int = 1, image_size: int = 28) -> MultimodalModel:
     """An MLP image VAE (learns digits in a few hundred CPU steps) and a small GRU text VAE."""
     torch.manual_seed(0)
     image = ARCHITECTURES.build(
@@ -36,11 +35,12 @@ def build_model(tokenizer: Tokenizer, channels: int = 1, image_size: int = 28) -
     text = ARCHITECTURES.build(
         "gru", {"latent_dim": 8, "embedding_dim": 32, "hidden_dim": 64, "max_length": 24}, tokenizer=tokenizer
     )
-    return MultimodalVAE(image, Wrapper(text)).eval()
+    return MODELS.build("aligned", {}, image=image, text=text).eval()
 
 
-def train_briefly(model: MultimodalVAE, data: ImageTextDataset, tokenizer: Tokenizer, steps: int) -> MultimodalVAE:
-    """ELBOs of both VAEs + posterior-mean alignment + cross-reconstruction (each decoder from the other's z)."""
+def train_briefly(model: MultimodalModel, data: ImageTextDataset, tokenizer: Tokenizer, steps: int) -> MultimodalModel:
+    """ELBOs of both VAEs + alignment + cross-reconstruction (each decoder from the other's z), unit weights but
+    the alignment's (x8: summed over the 8 latent dimensions)."""
     text = tokenizer.encode_batch(data.captions)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     generator = torch.Generator().manual_seed(0)
@@ -50,20 +50,9 @@ def train_briefly(model: MultimodalVAE, data: ImageTextDataset, tokenizer: Token
         images = data.images[index].float() / 255.0
         lengths = text.lengths[index]
         tokens = text.tokens[index, : int(lengths.max())]
-        out = model(images, TextBatch(tokens, lengths))
-        vae = model.text.vae
-        cross_image = model.image.reconstruction_loss(model.image.decode_logits(out.text.z), images)
-        cross_text = vae.reconstruction_loss(vae.decode_logits(out.image.z, tokens[:, :-1]), tokens[:, 1:])
-        align = (out.image.posterior.mean - out.text.posterior.mean).pow(2).sum(1)
-        loss = (
-            out.image.reconstruction_loss
-            + out.image.kl
-            + out.text.reconstruction_loss
-            + out.text.kl
-            + align
-            + cross_image
-            + cross_text
-        ).mean()
+        terms = model(Batch(images, TextBatch(tokens, lengths), len(index)),
+                      terms={"image_from_text", "text_from_image"}).terms
+        loss = sum(value * (8.0 if name == "alignment" else 1.0) for name, value in terms.items())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -184,13 +173,15 @@ def test_eval_json_is_merged_and_written_atomically(models, digits, tmp_path):
     document = run_evaluators(context, {"xm_sample": EVALUATORS.build("cross_modal", {"sample": True})}, path)
     saved = json.loads(path.read_text())
     assert saved == document
-    assert set(saved) == {"remvae_version", "created", "evaluators"}
+    assert set(saved) == {"remvae_version", "created", "checkpoint", "evaluators"}
     assert set(saved["evaluators"]) == {"perplexity", "xm_sample"}  # the earlier result is kept
     entry = saved["evaluators"]["perplexity"]
-    assert set(entry) == {"metrics", "n", "seed", "judge", "seconds"}
+    assert set(entry) == {"metrics", "n", "seed", "judge", "config", "seconds"} and entry["config"] == {"k": 2}
     assert entry["n"] == 40 and entry["seed"] == 3 and entry["judge"] is None and entry["metrics"]["k"] == 2
     assert saved["evaluators"]["xm_sample"]["judge"]["name"] == "mnist"
     assert [p.name for p in path.parent.iterdir()] == ["eval.json"]  # no temporary file left behind
+    other = run_evaluators(context, {"xm": EVALUATORS.build("cross_modal")}, path, checkpoint={"sha256": "another"})
+    assert set(other["evaluators"]) == {"xm"}  # results of another checkpoint's model are not kept
     path.write_text("{broken")
     with pytest.raises(EvaluationError, match=r"eval\.json: existing eval results are unreadable"):
         run_evaluators(context, {"perplexity": EVALUATORS.build("perplexity")}, path)

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from remvae.generator.literals import UnrenderableValue, literal
-from remvae.generator.render import MANIFEST, SCRIPTS, generate, render
-from remvae.generator.schema import load_experiment
+from remvae.core.runfolder import RunFolder
+from remvae.generator.render import SCRIPTS, generate, render
+from remvae.args import load_experiment
 from conftest import tiny_args as tiny  # noqa: E402
 
 HOSTILE = [
@@ -42,7 +43,7 @@ def test_generate_writes_every_script_and_the_resolved_config(tmp_path):
         assert (tmp_path / name).is_file()
     assert os.access(tmp_path / "execute.sh", os.X_OK)
     assert json.loads((tmp_path / "config.json").read_text()) == experiment.resolved()
-    assert set(json.loads((tmp_path / MANIFEST).read_text())["files"]) == set(SCRIPTS)
+    assert set(json.loads(RunFolder(tmp_path).generated_manifest.read_text())["files"]) == set(SCRIPTS)
     train = (tmp_path / "train.py").read_text()
     assert 'IMAGE = "conv"' in train and '"widths": [8, 16]' in train and '"epochs": 1' in train
 
@@ -136,7 +137,7 @@ def test_generated_scripts_compile_and_run_from_another_directory(tmp_path):
     # Importing train.py from elsewhere runs nothing but defines paths relative to its own folder.
     code = (
         "import runpy, sys; ns = runpy.run_path(sys.argv[1], run_name='not_main'); "
-        "print(ns['RUN_DIR']); print(ns['TRAIN_LENGTH'])"
+        "print(ns['RUN'].root); print(ns['TRAIN_LENGTH'])"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path / "exp" / "train.py")], cwd=tmp_path, capture_output=True,

@@ -12,7 +12,10 @@ import remvae
 from remvae import experiment
 from remvae.core.checkpoint import CheckpointError
 from remvae.core.registry import TRAINERS
-from remvae.experiment import ModelSpec, RunFolderError
+from remvae.core.checkpoint import load_checkpoint, save_checkpoint
+from remvae.core.model import Batch
+from remvae.core.runfolder import RunFolder, RunFolderError
+from remvae.modelspec import ModelSpec
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +24,10 @@ def trained(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
     train_set, val_set = experiment.training_data("bundled_digits", {"image_size": 28}, 256, 64, seed=0)
     tokenizer = experiment.fit_tokenizer(train_set)
-    spec = ModelSpec("conv", {"latent_dim": 8, "widths": [8, 16]}, "gru", {"latent_dim": 8, "hidden_dim": 32},
-                     {"word_dropout": 0.1})
-    spec.save(run_dir)
-    model = spec.build(tokenizer)
+    spec = ModelSpec("aligned", {}, "conv", {"latent_dim": 8, "widths": [8, 16]}, "gru",
+                     {"latent_dim": 8, "hidden_dim": 32, "word_dropout": 0.1})
+    spec.save(RunFolder(run_dir))
+    model = spec.build(tokenizer, seed=0)
     trainer = TRAINERS.build(
         "simple", {"epochs": 1, "batch_size": 32, "quiet": True, "device": "cpu"},
         model=model, run_dir=run_dir, tokenizer=tokenizer,
@@ -40,14 +43,14 @@ def test_reloaded_run_gives_the_trained_models_outputs(trained):
     images = test_set.images.float() / 255
     text = tokenizer.encode_batch(test_set.captions, loaded.max_length)
     with torch.no_grad():
-        torch.testing.assert_close(loaded.encode_image(images).mean, model.encode_image(images).mean)
-        torch.testing.assert_close(loaded.encode_text(test_set.captions).mean, model.encode_text(text).mean)
-        expected_captions = tokenizer.decode_batch(model.image_to_text(images))
-        expected_images = model.text_to_image(text)
+        torch.testing.assert_close(loaded.encode_image(images).mean, model.encode("image", images).mean)
+        torch.testing.assert_close(loaded.encode_text(test_set.captions).mean, model.encode("text", text).mean)
+        expected_captions = tokenizer.decode_batch(model.decode("text", model.encode("image", images).mean))
+        expected_images = model.decode("image", model.encode("text", text).mean)
     assert loaded.image_to_text(images) == expected_captions
     torch.testing.assert_close(loaded.text_to_image(test_set.captions), expected_images)
     assert loaded.tokenizer == tokenizer
-    assert loaded.spec.resolved() == ModelSpec.load(run_dir).resolved()
+    assert loaded.spec.resolved() == ModelSpec.load(RunFolder(run_dir)).resolved()
 
 
 def test_outputs_are_deterministic_by_default_and_sampling_is_seeded(trained):
@@ -82,7 +85,7 @@ def test_shapes_ranges_and_every_method(trained):
     assert path.images.shape == (6, 1, 28, 28) and len(path.texts) == 6
     torch.testing.assert_close(path.z[0], loaded.encode_text(["a one"]).mean[0])
     torch.testing.assert_close(path.z[-1], loaded.encode_image(images[:1]).mean[0])
-    assert "conv+gru" in repr(loaded)
+    assert "aligned: conv+gru" in repr(loaded)
 
 
 def test_images_are_adapted_to_the_model(trained):
@@ -127,3 +130,28 @@ def test_bad_run_folders_name_what_is_missing(trained, tmp_path):
     (copy / "model.json").write_text("{not json")
     with pytest.raises(RunFolderError, match="not valid JSON"):
         remvae.load(copy)
+
+
+def test_a_run_saved_before_model_families_still_loads(trained, tmp_path):
+    """remvae 0.1 wrote model.json version 1 (an aligned pair with a wrapper) and named the text VAE's weights
+    text.vae.*; such a run loads to the same model."""
+    run_dir, _, _, test_set = trained
+    old = tmp_path / "old"
+    old.mkdir()
+    spec = json.loads((run_dir / "model.json").read_text())
+    text_config = dict(spec["text"]["config"])
+    wrapper = {"word_dropout": text_config.pop("word_dropout"), "mode": text_config.pop("decoding")}
+    (old / "model.json").write_text(json.dumps({
+        "format": "remvae-model", "version": 1, "image": spec["image"], "text": {"name": "gru", "config": text_config},
+        "wrapper": wrapper, "conditional_prior": None,
+    }))
+    checkpoint = load_checkpoint(run_dir / "checkpoints" / "last")
+    renamed = {key.replace("text.", "text.vae.", 1) if key.startswith("text.") else key: value
+               for key, value in checkpoint.model.items()}
+    state = {k: v for k, v in checkpoint.state.items() if k not in ("format", "version", "files", "fingerprint")}
+    save_checkpoint(old / "checkpoints" / "last", renamed, state, checkpoint.config, tokenizer=checkpoint.tokenizer)
+    images = test_set.images.float() / 255
+    before, now = remvae.load(old), remvae.load(run_dir, checkpoint="last")
+    assert before.spec.source_version == 1 and before.spec.text_config["word_dropout"] == 0.1
+    assert before.image_to_text(images) == now.image_to_text(images)
+    torch.testing.assert_close(before.text_to_image(test_set.captions), now.text_to_image(test_set.captions))

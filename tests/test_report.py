@@ -23,7 +23,7 @@ from remvae.core.evaluator import EvaluationContext, run_evaluators
 from remvae.core.registry import READERS
 from remvae import experiment as experiments
 from remvae.generator.render import generate
-from remvae.generator.schema import load_experiment
+from remvae.args import load_experiment
 from remvae.playground.evaluators.judges.judge import Judge
 from remvae.playground.evaluators.judges.network import JudgeNetworkConfig
 from remvae.playground.evaluators.judges.training import fit_judge
@@ -124,7 +124,7 @@ def bare_run(run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_figure_is_a_png_of_sensible_size(run: Path) -> None:
-    manifest = json.loads((run / "figures" / "figures.json").read_text(encoding="utf-8"))
+    manifest = json.loads((run / "figures" / "figures.json").read_text(encoding="utf-8"))["figures"]
     for spec in FIGURES:
         path = run / "figures" / spec.file
         assert manifest[spec.name]["status"] == "written", manifest[spec.name]
@@ -166,7 +166,7 @@ def test_report_holds_sections_configuration_and_every_metric(run: Path) -> None
 def test_missing_stages_are_listed_not_fatal(bare_run: Path) -> None:
     written = visualize(bare_run, options=SMALL)
     assert [path.name for path in written] == ["training_curves.png"]
-    manifest = json.loads((bare_run / "figures" / "figures.json").read_text(encoding="utf-8"))
+    manifest = json.loads((bare_run / "figures" / "figures.json").read_text(encoding="utf-8"))["figures"]
     assert manifest["reconstructions"]["status"] == "missing"
     assert "no trained model" in manifest["reconstructions"]["reason"]
     flat = " ".join(pdf_text(write_report(bare_run)).split())

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from remvae.core.config import ConfigError
 from remvae.core.registry import ALIGNMENTS, SCHEDULES
-from remvae.core.vae import Posterior
+from remvae.core.distributions import Posterior
 
 
 def test_every_schedule_and_alignment_is_registered():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from remvae.cli import main
-from remvae.generator.schema import ArgsError, json_schema, load_experiment, validate_experiment
+from remvae.args import ArgsError, json_schema, load_experiment, validate_experiment
 from conftest import tiny_args as tiny  # noqa: E402
 
 BAD_ARGS = Path(__file__).parent / "bad_args"
@@ -116,9 +116,14 @@ def test_json_schema_lists_every_registered_component_with_its_config():
     schema = json_schema()
     assert schema["$schema"].startswith("https://json-schema.org/")
     assert schema["additionalProperties"] is False
-    image = schema["properties"]["image"]
+    def union(slot):  # an optional slot is "one of the components, or null"
+        options = schema["properties"][slot].get("anyOf", [schema["properties"][slot]])
+        return next(option for option in options if "discriminator" in option)
+
+    image = union("image")
     assert set(image["discriminator"]["mapping"]) == {"conv", "conv_norm", "linear"}
-    assert set(schema["properties"]["text"]["discriminator"]["mapping"]) == {"gru", "lstm", "xlstm"}
+    assert set(union("text")["discriminator"]["mapping"]) == {"gru", "lstm", "xlstm"}
+    assert {"aligned", "image_vae", "text_vae"} <= set(union("model")["discriminator"]["mapping"])
     conv = schema["$defs"][image["discriminator"]["mapping"]["conv"].split("/")[-1]]
     config = schema["$defs"][conv["properties"]["config"]["$ref"].split("/")[-1]]
     assert "widths" in config["properties"] and config["additionalProperties"] is False
@@ -145,7 +150,7 @@ def test_shipped_experiments_validate(path):
 def test_shipped_experiments_build_a_model_that_runs(path):
     import torch
 
-    from remvae.experiment import ModelSpec
+    from remvae.core.model import Batch
     from remvae.text.tokenizer import Tokenizer
 
     experiment = load_experiment(path)
@@ -156,6 +161,8 @@ def test_shipped_experiments_build_a_model_that_runs(path):
     model = experiment.model_spec().build(tokenizer)
     size, channels = image_config["image_size"], image_config["channels"]
     with torch.no_grad():
-        out = model(torch.rand(2, channels, size, size), tokenizer.encode_batch(captions, text_config["max_length"]))
-    assert out.image.reconstruction.shape == (2, channels, size, size)
-    assert out.image.z.shape == out.text.z.shape == (2, experiment.spec.latent_dim)
+        text = tokenizer.encode_batch(captions, text_config["max_length"])
+        out = model(Batch(torch.rand(2, channels, size, size), text, 2))
+    assert out.reconstructions["image"].shape == (2, channels, size, size)
+    assert out.z["image"].shape == out.z["text"].shape == (2, experiment.spec.latent_dim)
+    assert set(out.terms) == set(model.computed_terms(()))

@@ -10,8 +10,8 @@ from xlstm.blocks.slstm.cell import sLSTMCell_cuda, sLSTMCell_vanilla, sLSTMCell
 
 from remvae.core.config import ConfigError
 from remvae.core.registry import ARCHITECTURES
-from remvae.core.vae import TextBatch, TextVAE
-from remvae.core.wrapper import Wrapper
+from remvae.core.vae import TextVAE
+from remvae.text.batch import TextBatch
 from remvae.playground.architectures.text.xlstm_vae import portable_slstm_checkpoints, reverse_valid
 from remvae.text import MNIST_GRAMMAR, Tokenizer
 
@@ -123,7 +123,8 @@ def test_step_decoding_equals_parallel_forward(family):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_free_running_training_backpropagates_through_steps(family):
     vae = build(family, perturb=False).train()
-    output = Wrapper(vae, mode="free_running")(TOKENIZER.encode_batch(CAPTIONS[:12], max_length=MAX_LENGTH))
+    vae.decoding = "free_running"
+    output = vae(TOKENIZER.encode_batch(CAPTIONS[:12], max_length=MAX_LENGTH))
     (output.reconstruction_loss + output.kl).mean().backward()
     gradients = [p.grad for p in vae.decoder.parameters() if p.grad is not None]
     assert gradients and all(torch.isfinite(g).all() for g in gradients)
@@ -261,13 +262,13 @@ def test_reconstructs_the_mnist_captions(name):
     """-ELBO with a small KL weight, teacher forcing with 25% word dropout, until >= 95% token accuracy."""
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
-    vae = ARCHITECTURES.build(name, {**LEARNERS[name], "max_length": MAX_LENGTH}, tokenizer=TOKENIZER)
-    wrapper = Wrapper(vae, word_dropout=0.25)
-    optimizer = torch.optim.Adam(wrapper.parameters(), lr=1e-2)
+    vae = ARCHITECTURES.build(name, {**LEARNERS[name], "max_length": MAX_LENGTH, "word_dropout": 0.25},
+                              tokenizer=TOKENIZER)
+    optimizer = torch.optim.Adam(vae.parameters(), lr=1e-2)
     batch = TOKENIZER.encode_batch(CAPTIONS, max_length=MAX_LENGTH)
     accuracy, ids = 0.0, None
     for step in range(1, 601):
-        output = wrapper(batch, generator=generator)
+        output = vae(batch, generator=generator)
         loss = (output.reconstruction_loss + 0.1 * output.kl).mean()
         optimizer.zero_grad()
         loss.backward()

@@ -10,15 +10,18 @@ A checkpoint is a folder (``<run>/checkpoints/last``, ``best`` or ``step-0000123
 * ``state.json`` -- ``format``, ``version``, ``step``, ``epoch``, the trainer's own resume state and,
   under ``files``, the size and SHA-256 of every other file, so truncation is always detected.
 
-Writing: every file goes into a temporary sibling folder, is fsynced, and the folder replaces the old
-one by two renames (old away, new in) before the old one is deleted. A kill at any moment leaves a
-complete checkpoint: the old folder, the new one, or, between the two renames, the old one under a
-``.old-<name>-*`` name, which :func:`find_checkpoint` falls back to.
+Writing: every file is serialised in memory first, then written into a temporary sibling folder and
+fsynced, and the folder replaces the old one by two renames (old away, new in) before the old one is
+deleted. A kill at any moment leaves a complete checkpoint: the old folder, the new one, or, between
+the two renames, the old one under a ``.old-<name>-*`` name, which :func:`find_checkpoint` falls back
+to. A failed write (disk full, read-only) removes this writer's temporary folder and raises
+:class:`~remvae.core.runfolder.StorageError` naming the folder and the cause.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -28,9 +31,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import Tensor
 
+from remvae.core.runfolder import StorageError, describe_os_error
 from remvae.text.tokenizer import Tokenizer, TokenizerError
 
 FORMAT = "remvae-checkpoint"
@@ -87,37 +92,41 @@ def save_checkpoint(
     missing = [key for key in ("step", "epoch") if key not in state]
     if missing:
         raise ValueError(f"checkpoint state needs {missing}")
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for key, value in model_state.items():
+        if not isinstance(value, Tensor):
+            raise TypeError(f"model state entry {key!r} is a {type(value).__name__}, not a tensor")
+        # A copy per entry: safetensors refuses tensors that share storage (tied weights).
+        tensors[key] = value.detach().to("cpu", copy=True).contiguous()
+    files = {MODEL_FILE: safetensors_bytes(tensors, metadata={"format": FORMAT})}
+    if optimizer_state is not None:
+        buffer = io.BytesIO()
+        torch.save(dict(optimizer_state), buffer)
+        files[OPTIMIZER_FILE] = buffer.getvalue()
+    if tokenizer is not None:
+        files[TOKENIZER_FILE] = tokenizer.to_json().encode("utf-8")
+    files[CONFIG_FILE] = (json.dumps(config, indent=2) + "\n").encode("utf-8")
+    described = {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for name, data in sorted(files.items())}
+    full_state = {**state, "format": FORMAT, "version": VERSION, "files": described}
+    files[STATE_FILE] = (json.dumps(full_state, indent=1) + "\n").encode("utf-8")
     tmp = folder.parent / f".tmp-{folder.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
     try:
-        tensors = {}
-        for key, value in model_state.items():
-            if not isinstance(value, Tensor):
-                raise TypeError(f"model state entry {key!r} is a {type(value).__name__}, not a tensor")
-            # A copy per entry: safetensors refuses tensors that share storage (tied weights).
-            tensors[key] = value.detach().to("cpu", copy=True).contiguous()
-        save_file(tensors, str(tmp / MODEL_FILE), metadata={"format": FORMAT})
-        if optimizer_state is not None:
-            torch.save(dict(optimizer_state), tmp / OPTIMIZER_FILE)
-        if tokenizer is not None:
-            tokenizer.save(tmp / TOKENIZER_FILE)
-        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        files = {path.name: _describe(path) for path in sorted(tmp.iterdir())}
-        full_state = {**state, "format": FORMAT, "version": VERSION, "files": files}
-        (tmp / STATE_FILE).write_text(json.dumps(full_state, indent=1) + "\n", encoding="utf-8")
-        for path in tmp.iterdir():
-            _fsync(path)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+        for name, data in files.items():
+            with open(tmp / name, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
         _fsync(tmp)
         _swap_in(tmp, folder)
+    except OSError as error:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise StorageError(error.errno, f"{folder}: cannot write the checkpoint ({describe_os_error(error)})") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
-
-
-def _describe(path: Path) -> dict[str, Any]:
-    return {"bytes": path.stat().st_size, "sha256": _sha256(path)}
 
 
 def _sha256(path: Path) -> str:
@@ -147,9 +156,7 @@ def _swap_in(tmp: Path, folder: Path) -> None:
         os.replace(folder, old)
     os.replace(tmp, folder)
     _fsync(folder.parent)
-    for stale in folder.parent.glob(f".old-{folder.name}-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    for stale in folder.parent.glob(f".tmp-{folder.name}-*"):
+    for stale in folder.parent.glob(f".old-{folder.name}-*"):  # superseded by the complete new folder
         shutil.rmtree(stale, ignore_errors=True)
 
 
@@ -285,3 +292,16 @@ def _load_torch(path: Path, map_location: str | torch.device) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: expected a dict of states, got {type(data).__name__}")
     return data
+
+
+def checkpoint_identity(folder: str | Path) -> dict[str, Any]:
+    """What identifies a checkpoint's model, for the outputs computed from it: its folder name, step, epoch,
+    the SHA-256 of its weights and the config fingerprint it was trained under (read from ``state.json``)."""
+    state = read_state(folder)
+    return {
+        "name": Path(folder).name,
+        "step": state["step"],
+        "epoch": state["epoch"],
+        "sha256": state["files"][MODEL_FILE]["sha256"],
+        "fingerprint": state.get("fingerprint"),
+    }

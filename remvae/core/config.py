@@ -13,6 +13,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 C = TypeVar("C", bound="ComponentConfig")
 
+FINGERPRINT_KEY = "x-remvae-fingerprint"
+IGNORED = {FINGERPRINT_KEY: "ignored"}
+"""``json_schema_extra`` of a field that changes how a run is done, not what it trains (log cadence, device):
+left out of the run's config fingerprint."""
+RUN_LENGTH = {FINGERPRINT_KEY: "length"}
+"""``json_schema_extra`` of a field that sets how long a run trains (epochs): left out of the fingerprint, so a
+trained run may continue to a new length where its schedules allow."""
+
 
 class ConfigError(ValueError):
     """A component config that does not validate; the message names every bad field."""

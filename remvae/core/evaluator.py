@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 import zlib
 from abc import ABC, abstractmethod
@@ -23,9 +21,11 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, TypeVar
 import torch
 
 from remvae.core.data import ImageTextDataset
-from remvae.core.multimodal import MultimodalVAE
-from remvae.core.vae import TextBatch
+from remvae.core.model import LatentModel
+from remvae.core.runfolder import write_json
+from remvae.text.batch import TextBatch
 from remvae.text.tokenizer import Tokenizer
+from remvae.version import __version__
 
 T = TypeVar("T")
 
@@ -51,7 +51,7 @@ class EvaluationContext:
         cache: intermediate results shared between evaluators (see :meth:`cached`).
     """
 
-    model: MultimodalVAE
+    model: LatentModel
     tokenizer: Tokenizer
     test_set: ImageTextDataset
     train_set: ImageTextDataset | None = None
@@ -112,13 +112,11 @@ class EvaluationContext:
 
     def text(self) -> TextBatch:
         """The evaluated captions, tokenized once (cut to the text VAE's ``max_length``)."""
-        max_length = getattr(self.model.text.vae, "max_length", None)
+        max_length = self.model.max_text_length
         return self.cached("text", lambda: self.tokenizer.encode_batch(self.items.captions, max_length))
 
     def text_batch(self, index: slice) -> TextBatch:
-        full = self.text()
-        lengths = full.lengths[index]
-        return TextBatch(full.tokens[index, : int(lengths.max())], lengths).to(self.device)
+        return self.text()[index].to(self.device)
 
 
 class Evaluator(ABC):
@@ -144,17 +142,20 @@ def run_evaluators(
     evaluators: Mapping[str, Evaluator],
     out_path: str | Path | None,
     log: Callable[[str], None] | None = None,
+    checkpoint: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run ``evaluators`` in order (no grad, model in eval mode, seeded) and write their results.
 
-    After each evaluator the results are merged into ``out_path`` (``metrics/eval.json``; entries of
-    evaluators not run now are kept) and the file is replaced atomically, so a failure later on
-    keeps what was computed. Returns the full eval.json document.
+    After each evaluator the results are merged into ``out_path`` (``metrics/eval.json``) and the file is
+    replaced atomically, so a failure later on keeps what was computed. Entries of evaluators not run now
+    are kept when they were computed from the same ``checkpoint`` (its identity, recorded in the document),
+    dropped otherwise. Returns the full eval.json document.
     """
-    from remvae import __version__
-
     path = Path(out_path) if out_path is not None else None
     document = _read_existing(path) if path is not None else _empty_document()
+    if document.get("checkpoint") != (dict(checkpoint) if checkpoint is not None else None):
+        document = _empty_document()
+    document["checkpoint"] = dict(checkpoint) if checkpoint is not None else None
     was_training = ctx.model.training
     ctx.model.eval()
     try:
@@ -169,12 +170,13 @@ def run_evaluators(
                 "n": ctx.n,
                 "seed": ctx.seed,
                 "judge": evaluator.judge_record(ctx),
+                "config": _config_of(evaluator),
                 "seconds": round(seconds, 3),
             }
             document["remvae_version"] = __version__
             document["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             if path is not None:
-                write_json_atomic(path, document)
+                write_json(path, document)
             if log is not None:
                 log(f"{name}: {seconds:.1f} s")
     finally:
@@ -183,7 +185,13 @@ def run_evaluators(
 
 
 def _empty_document() -> dict[str, Any]:
-    return {"remvae_version": None, "created": None, "evaluators": {}}
+    return {"remvae_version": None, "created": None, "checkpoint": None, "evaluators": {}}
+
+
+def _config_of(evaluator: Evaluator) -> dict[str, Any] | None:
+    """The evaluator's resolved config, recorded so a changed config is recomputed."""
+    config = getattr(evaluator, "config", None)
+    return config.model_dump(mode="json") if hasattr(config, "model_dump") else None
 
 
 def _read_existing(path: Path) -> dict[str, Any]:
@@ -213,21 +221,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write ``data`` as JSON to a temporary file beside ``path``, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, allow_nan=False)
-            handle.write("\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would have created it, not mkstemp's 0600
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
+from pydantic import Field
+
 from remvae.core.config import ComponentConfig, ConfigError, validate_config
 
 ENTRY_POINT_GROUP = "remvae.plugins"
@@ -114,18 +116,43 @@ class Registry(Generic[T]):
         self._entries.pop(name, None)
 
 
+class ComponentRef(ComponentConfig):
+    """A registered component by name with its config, as args.json names one inside another's config."""
+
+    name: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    def check(self, registry: Registry[Any]) -> None:
+        """Raise ValueError (for pydantic to report at this field) unless ``name`` and ``config`` fit ``registry``."""
+        try:
+            entry = registry.get(self.name)
+        except UnknownComponentError as error:
+            raise ValueError(str(error)) from None
+        try:
+            validate_config(entry.config, self.config, where=self.name)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
+
+    def build(self, registry: Registry[Any], /, **runtime: Any) -> Any:
+        return registry.build(self.name, self.config, **runtime)
+
+
 def _first_line(doc: str | None) -> str:
     return doc.strip().splitlines()[0].strip() if doc and doc.strip() else ""
 
 
+MODELS: Registry[Any] = Registry("model", "model families: how the modalities share one latent space")
 ARCHITECTURES: Registry[Any] = Registry("architecture", "image and text VAEs")
 READERS: Registry[Any] = Registry("reader", "datasets")
 TRAINERS: Registry[Any] = Registry("trainer", "training procedures")
 SCHEDULES: Registry[Any] = Registry("schedule", "KL annealing schedules")
 ALIGNMENTS: Registry[Any] = Registry("alignment", "alignment losses between posteriors")
 EVALUATORS: Registry[Any] = Registry("evaluator", "evaluation metrics")
+PRIORS: Registry[Any] = Registry("prior", "learned latent priors fitted after training")
 
-ALL_REGISTRIES: tuple[Registry[Any], ...] = (ARCHITECTURES, READERS, TRAINERS, SCHEDULES, ALIGNMENTS, EVALUATORS)
+ALL_REGISTRIES: tuple[Registry[Any], ...] = (
+    MODELS, ARCHITECTURES, READERS, TRAINERS, SCHEDULES, ALIGNMENTS, EVALUATORS, PRIORS,
+)
 
 _plugins_loaded = False
 
@@ -149,10 +176,13 @@ __all__ = [
     "ALIGNMENTS",
     "ALL_REGISTRIES",
     "ARCHITECTURES",
+    "ComponentRef",
     "ConfigError",
     "ENTRY_POINT_GROUP",
     "EVALUATORS",
     "Entry",
+    "MODELS",
+    "PRIORS",
     "READERS",
     "Registry",
     "SCHEDULES",

@@ -16,16 +16,26 @@ from torch.utils.data import Dataset
 
 
 class NonFiniteLossError(RuntimeError):
-    """Training stopped because a loss term (or the gradient norm) became NaN or infinite."""
+    """Training stopped because a loss term (or the gradient norm) became NaN or infinite.
 
-    def __init__(self, step: int, term: str, value: float) -> None:
-        super().__init__(
-            f"step {step}: {term} is {value} (non-finite); training stopped, "
-            "the last good checkpoint was kept"
-        )
-        self.step = step
-        self.term = term
-        self.value = value
+    ``saved`` says which checkpoint holds the last good state (``None``: none was written yet).
+    """
+
+    def __init__(self, step: int, term: str, value: float, saved: str | None = None, known: bool = False) -> None:
+        self.step, self.term, self.value, self.saved = step, term, value, saved
+        message = f"step {step}: {term} is {value} (non-finite); training stopped"
+        if known:
+            if saved is None:
+                message += "; no checkpoint was written yet. Change the config (e.g. a lower " \
+                    "trainer.config.optimizer.lr) and run again"
+            else:
+                message += f"; the last good state is {saved}, but resuming repeats the same steps: change the " \
+                    "config (e.g. a lower trainer.config.optimizer.lr) and start over with `remvae run ARGS --fresh`"
+        super().__init__(message)
+
+    def after(self, saved: str | None) -> NonFiniteLossError:
+        """The same error, saying which checkpoint (if any) holds the last good state."""
+        return NonFiniteLossError(self.step, self.term, self.value, saved, known=True)
 
 
 @dataclass

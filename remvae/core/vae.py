@@ -1,8 +1,8 @@
-"""The model interfaces: posteriors, encoders, decoders and the two single-modality VAEs.
+"""The single-modality VAEs the model families are built from: encoders, decoders, an image and a text VAE.
 
-Every VAE shares one API (as in MultiVae): ``encode(x) -> Posterior``,
-``reparametrize(posterior) -> z``, ``decode(z)``, ``sample(n)`` and
-``forward(x) -> VAEOutput`` whose loss terms are per-sample tensors of shape ``[B]``.
+Every VAE shares one API (as in MultiVae): ``encode(x) -> Posterior``, ``reparametrize(posterior) -> z``,
+``decode(z)`` and ``forward(x) -> VAEOutput`` whose loss terms are per-sample tensors of shape ``[B]``.
+The prior p(z) belongs to the model family that holds the VAEs (:mod:`remvae.core.model`).
 """
 
 from __future__ import annotations
@@ -15,55 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from remvae.core.distributions import Posterior
+from remvae.text.batch import TextBatch
 
-@dataclass
-class Posterior:
-    """A diagonal Gaussian q(z|x) = N(mean, diag(exp(logvar))), each of shape ``[B, D]``."""
-
-    mean: Tensor
-    logvar: Tensor
-
-    @property
-    def std(self) -> Tensor:
-        return torch.exp(0.5 * self.logvar)
-
-    @property
-    def variance(self) -> Tensor:
-        return torch.exp(self.logvar)
-
-    def rsample(self, generator: torch.Generator | None = None) -> Tensor:
-        """z = mean + std * eps, eps ~ N(0, I): differentiable in mean and logvar."""
-        eps = torch.randn(self.mean.shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
-        return self.mean + self.std * eps
-
-    def kl_per_dim(self) -> Tensor:
-        """KL(q || N(0, I)) per latent dimension: 1/2 (mu^2 + sigma^2 - log sigma^2 - 1), shape ``[B, D]``."""
-        return 0.5 * (self.mean.pow(2) + self.logvar.exp() - self.logvar - 1.0)
-
-    def kl(self) -> Tensor:
-        """KL(q || N(0, I)) summed over latent dimensions, shape ``[B]``."""
-        return self.kl_per_dim().sum(dim=-1)
-
-    def log_prob(self, z: Tensor) -> Tensor:
-        """log q(z|x) summed over dimensions, shape ``[B]`` (z broadcast against mean)."""
-        return -0.5 * (((z - self.mean) ** 2) / self.variance + self.logvar + math.log(2 * math.pi)).sum(dim=-1)
-
-    def detach(self) -> Posterior:
-        return Posterior(self.mean.detach(), self.logvar.detach())
-
-
-@dataclass
-class TextBatch:
-    """Token ids ``[B, T]`` (``<bos> w1 .. wn <eos> <pad>..``) and the unpadded lengths ``[B]`` (bos..eos)."""
-
-    tokens: Tensor
-    lengths: Tensor
-
-    def to(self, device: torch.device | str) -> TextBatch:
-        return TextBatch(self.tokens.to(device, non_blocking=True), self.lengths.to(device, non_blocking=True))
-
-    def __len__(self) -> int:
-        return self.tokens.shape[0]
+DecodingMode = Literal["teacher_forcing", "free_running"]
 
 
 @dataclass
@@ -117,14 +72,6 @@ class VariationalAutoencoder(nn.Module):
 
     def decode(self, z: Tensor) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
-
-    def prior_sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """n latents from the prior N(0, I), shape ``[n, D]``."""
-        return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
-
-    def sample(self, n: int, generator: torch.Generator | None = None):
-        """Decode ``n`` latents drawn from the prior."""
-        return self.decode(self.prior_sample(n, generator))
 
 
 class ImageVAE(VariationalAutoencoder):
@@ -202,7 +149,13 @@ class TextVAE(VariationalAutoencoder):
     """VAE over token sequences: a bidirectional encoder and an autoregressive decoder.
 
     -log p(x|z) = - sum_{t=1}^{n} log p(w_t | w_<t, z), summed over the tokens after ``<bos>`` up to
-    and including ``<eos>`` (padding excluded).
+    and including ``<eos>`` (padding excluded). Inputs are ``tokens[:, :-1]``, targets ``tokens[:, 1:]``.
+
+    While training, the decoder reads (``decoding``):
+
+    * ``teacher_forcing``: the true previous token, of which a fraction ``word_dropout`` (Bowman et al.
+      2016) is replaced by ``<unk>`` so the decoder must rely on z;
+    * ``free_running``: its own previous greedy prediction.
     """
 
     encoder: TextEncoder
@@ -219,14 +172,22 @@ class TextVAE(VariationalAutoencoder):
         eos_id: int,
         unk_id: int,
         max_length: int,
+        word_dropout: float = 0.0,
+        decoding: DecodingMode = "teacher_forcing",
     ) -> None:
         super().__init__(encoder, decoder, latent_dim)
+        if not 0.0 <= word_dropout < 1.0:
+            raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
+        if decoding not in ("teacher_forcing", "free_running"):
+            raise ValueError(f"decoding must be 'teacher_forcing' or 'free_running', got {decoding!r}")
         self.vocab_size = vocab_size
         self.pad_id = pad_id
         self.bos_id = bos_id
         self.eos_id = eos_id
         self.unk_id = unk_id
         self.max_length = max_length
+        self.word_dropout = word_dropout
+        self.decoding = decoding
 
     def encode(self, text: TextBatch) -> Posterior:  # type: ignore[override]
         return self.encoder(text)
@@ -239,6 +200,43 @@ class TextVAE(VariationalAutoencoder):
         """Summed token NLL per sequence ``[B]``; ``targets`` equal to ``pad_id`` are ignored."""
         nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=self.pad_id, reduction="none")
         return nll.sum(dim=1)
+
+    def nll(self, text: TextBatch, z: Tensor) -> Tensor:
+        """-log p(x|z) ``[B]`` of ``text`` under teacher forcing (no word dropout)."""
+        return self.reconstruction_loss(self.decode_logits(z, text.tokens[:, :-1]), text.tokens[:, 1:])
+
+    def _drop_words(self, inputs: Tensor, generator: torch.Generator | None) -> Tensor:
+        if not self.training or self.word_dropout == 0.0:
+            return inputs
+        rand = torch.rand(inputs.shape, generator=generator, device=inputs.device)
+        droppable = (inputs != self.pad_id) & (inputs != self.bos_id)
+        return inputs.masked_fill(droppable & (rand < self.word_dropout), self.unk_id)
+
+    def _free_running_logits(self, z: Tensor, steps: int) -> Tensor:
+        token = torch.full((z.shape[0],), self.bos_id, dtype=torch.long, device=z.device)
+        state = self.decoder.initial_state(z)
+        logits = []
+        for _ in range(steps):
+            step_logits, state = self.decoder.step(z, token, state)
+            logits.append(step_logits)
+            token = step_logits.argmax(dim=-1)
+        return torch.stack(logits, dim=1)
+
+    def reconstruct(self, z: Tensor, text: TextBatch, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Training-time logits ``[B, T-1, V]`` of ``text`` decoded from ``z`` (as ``decoding`` says) and the
+        per-sequence NLL ``[B]``."""
+        inputs, targets = text.tokens[:, :-1], text.tokens[:, 1:]
+        if self.decoding == "teacher_forcing":
+            logits = self.decode_logits(z, self._drop_words(inputs, generator))
+        else:
+            logits = self._free_running_logits(z, inputs.shape[1])
+        return logits, self.reconstruction_loss(logits, targets)
+
+    def forward(self, text: TextBatch, generator: torch.Generator | None = None) -> VAEOutput:  # type: ignore[override]
+        posterior = self.encode(text)
+        z = self.reparametrize(posterior, generator)
+        logits, nll = self.reconstruct(z, text, generator)
+        return VAEOutput(posterior, z, logits, nll, posterior.kl())
 
     @torch.no_grad()
     def decode(

@@ -1,8 +1,9 @@
 """Render an experiment's scripts from the Jinja2 templates, keeping files the user edited.
 
 ``generate`` writes ``train.py``, ``visualize.py``, ``eval.py``, ``report.py`` and ``execute.sh``
-into the run folder, with ``config.json`` (the resolved experiment) and a small manifest
-``.remvae-generated.json`` holding the SHA-256 of each file as generated. A file whose content
+into the run folder, with ``config.json`` (the resolved experiment and its fingerprint) and a small
+manifest ``.remvae-generated.json`` naming the args file and holding the SHA-256 of each file as
+generated. A file whose content
 no longer matches its recorded hash was edited by the user: it is kept unless ``force``.
 
 Templates print values only through the ``py`` filter (see :mod:`remvae.generator.literals`);
@@ -14,21 +15,19 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
 
-from remvae.core.registry import ARCHITECTURES, EVALUATORS, READERS, TRAINERS, Registry
+from remvae.args import Experiment
+from remvae.core.registry import ARCHITECTURES, EVALUATORS, MODELS, READERS, TRAINERS, Registry
+from remvae.core.runfolder import RunFolder, write_bytes, write_json
 from remvae.generator.literals import Code, literal
-from remvae.generator.schema import Experiment
 
 SCRIPTS = ("train.py", "visualize.py", "eval.py", "report.py", "execute.sh")
-MANIFEST = ".remvae-generated.json"
 MANIFEST_FORMAT = "remvae-generated"
-CONFIG = "config.json"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 Status = Literal["written", "unchanged", "kept", "overwritten"]
@@ -59,9 +58,9 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _registered(registry: Registry[Any], name: str) -> Code:
-    """A component name as a literal, after checking it is registered."""
-    if name not in registry:
+def _registered(registry: Registry[Any], name: str | None) -> Code:
+    """A component name as a literal, after checking it is registered (``None`` for an empty slot)."""
+    if name is not None and name not in registry:
         raise ValueError(registry.unknown_message(name))
     return literal(name)
 
@@ -75,9 +74,12 @@ def context(experiment: Experiment) -> dict[str, Code]:
         return literal(value, base)
 
     reader, reader_config = experiment.component("reader")
+    model, model_config = experiment.component("model")
     image, image_config = experiment.component("image")
     text, text_config = experiment.component("text")
     trainer, trainer_config = experiment.component("trainer")
+    assert trainer_config is not None
+    trainer_config["weights"] = experiment.weights()
     evaluators = experiment.evaluators()
     for _, name, _ in evaluators:
         _registered(EVALUATORS, name)
@@ -89,12 +91,12 @@ def context(experiment: Experiment) -> dict[str, Code]:
         "validation_length": py(spec.data.validation_length),  # type: ignore[attr-defined]
         "test_length": py(spec.data.test_length),  # type: ignore[attr-defined]
         "split_seed": py(spec.seed if spec.seed is not None else 0),
+        "model": _registered(MODELS, model),
+        "model_config": py(model_config),
         "image": _registered(ARCHITECTURES, image),
         "image_config": py(image_config),
         "text": _registered(ARCHITECTURES, text),
         "text_config": py(text_config),
-        "wrapper": py(spec.wrapper.model_dump()),  # type: ignore[attr-defined]
-        "conditional_prior": py(experiment.model_spec().conditional_prior),
         "trainer": _registered(TRAINERS, trainer),
         "trainer_config": py(trainer_config),
         "checkpoint": py(evaluation.checkpoint),
@@ -125,25 +127,26 @@ def _sha256(text: str | bytes) -> str:
     return hashlib.sha256(text.encode("utf-8") if isinstance(text, str) else text).hexdigest()
 
 
-def read_manifest(run_dir: Path) -> dict[str, str]:
-    """``{file name: SHA-256 as generated}``; empty when absent or unreadable."""
+def read_manifest(run: RunFolder) -> dict[str, Any]:
+    """The manifest of generated files: ``{"source": args file, "experiment": name, "files": {name: SHA-256}}``
+    (empty when absent or unreadable)."""
     try:
-        data = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+        data = json.loads(run.generated_manifest.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    files = data.get("files") if isinstance(data, dict) else None
-    return {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else {}
+    if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+        return {}
+    return data
 
 
 def generate(experiment: Experiment, force: bool = False) -> list[FileResult]:
     """Write the scripts and ``config.json`` into the run folder; keep user-edited scripts unless ``force``."""
-    run_dir = experiment.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    recorded = read_manifest(run_dir)
+    run = experiment.run
+    recorded: dict[str, str] = {str(k): str(v) for k, v in read_manifest(run).get("files", {}).items()}
     manifest: dict[str, str] = {}
     results = []
     for name, content in render(experiment).items():
-        path = run_dir / name
+        path = run.script(name)
         data = content.encode("utf-8")
         existing = path.read_bytes() if path.is_file() else None
         if existing == data:
@@ -156,25 +159,25 @@ def generate(experiment: Experiment, force: bool = False) -> list[FileResult]:
             manifest[name] = recorded.get(name, _sha256(data))
         else:
             if status != "unchanged":
-                _write(path, data, executable=name.endswith(".sh"))
+                write_bytes(path, data, 0o755 if name.endswith(".sh") else 0o644)
             manifest[name] = _sha256(data)
         results.append(FileResult(path, status))
-    config = (json.dumps(experiment.resolved(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    if not (run_dir / CONFIG).is_file() or (run_dir / CONFIG).read_bytes() != config:
-        _write(run_dir / CONFIG, config)
-    document = {"format": MANIFEST_FORMAT, "version": 1, "files": manifest}
-    manifest_bytes = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    if not (run_dir / MANIFEST).is_file() or (run_dir / MANIFEST).read_bytes() != manifest_bytes:
-        _write(run_dir / MANIFEST, manifest_bytes)
+    _write_if_changed(run, run.config, experiment.resolved())
+    _write_if_changed(run, run.generated_manifest, {
+        "format": MANIFEST_FORMAT, "version": 2, "source": str(experiment.source), "experiment": experiment.name,
+        "files": manifest,
+    })
     return results
 
 
-def _write(path: Path, data: bytes, executable: bool = False) -> None:
-    """Replace ``path`` atomically (a temporary sibling renamed over it)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.chmod(tmp, 0o755 if executable else 0o644)
-    os.replace(tmp, path)
+def _write_if_changed(run: RunFolder, path: Path, document: dict[str, Any]) -> None:
+    """Write ``document`` as JSON unless ``path`` already holds it (a finished run stays untouched)."""
+    try:
+        if json.loads(path.read_text(encoding="utf-8")) == document:
+            return
+    except (OSError, ValueError):
+        pass
+    write_json(path, document)
 
 
-__all__ = ["CONFIG", "FileResult", "MANIFEST", "SCRIPTS", "context", "generate", "read_manifest", "render"]
+__all__ = ["FileResult", "SCRIPTS", "context", "generate", "read_manifest", "render"]

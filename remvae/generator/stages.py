@@ -2,12 +2,14 @@
 
 Each stage is the generated script of the same name, run as a child process in the run folder with
 its output shown and appended to ``<run>/logs/<stage>.log``. A stage is complete when its outputs
-exist and are newer than what they were made from:
+belong to the run's current config and model:
 
-* train: ``metrics/train_summary.json`` reports the configured epochs (or ``max_steps``);
-* visualize: ``figures/figures.json`` is newer than the checkpoints;
-* eval: ``metrics/eval.json`` holds every configured evaluator and is newer than the checkpoints;
-* report: ``report.pdf`` is newer than the figures, the metrics and the checkpoints.
+* train: ``checkpoints/last`` was trained under the run's config fingerprint and reached the
+  configured length (epochs, or ``max_steps``);
+* visualize: ``figures/figures.json`` was drawn from the checkpoint the run evaluates now;
+* eval: ``metrics/eval.json`` holds every configured evaluator, each with its current config, computed
+  from the checkpoint the run evaluates now;
+* report: ``report.pdf`` is newer than the metrics and figures it shows.
 """
 
 from __future__ import annotations
@@ -23,14 +25,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Mapping
 
-from remvae.generator.schema import Experiment
+from remvae.args import Experiment
+from remvae.core.checkpoint import CheckpointError, checkpoint_identity, find_checkpoint, read_state
+from remvae.core.runfolder import RunFolder, StorageError, describe_os_error
 
 STAGES = ("train", "visualize", "eval", "report")
-CHECKPOINTS = ("checkpoints/best/state.json", "checkpoints/last/state.json")
-SUMMARY = "metrics/train_summary.json"
-EVAL = "metrics/eval.json"
-FIGURES = "figures/figures.json"
-REPORT = "report.pdf"
 
 
 class StageError(RuntimeError):
@@ -61,55 +60,73 @@ def _json(path: Path) -> Any:
         return None
 
 
-def model_time(run_dir: Path) -> float | None:
-    """When the newest checkpoint was written; ``None`` before training."""
-    times = [t for t in (_mtime(run_dir / c) for c in CHECKPOINTS) if t is not None]
-    return max(times) if times else None
+def evaluated_checkpoint(run: RunFolder, checkpoint: str) -> dict[str, Any] | None:
+    """The identity of the checkpoint ``remvae.load(run, checkpoint=...)`` would open (``best`` falls back to
+    ``last``), or ``None`` before training."""
+    names = [checkpoint, "last"] if checkpoint == "best" else [checkpoint]
+    for name in names:
+        found = find_checkpoint(run.checkpoint(name))
+        if found is not None:
+            try:
+                return checkpoint_identity(found)
+            except CheckpointError:
+                return None
+    return None
+
+
+def training_done(run: RunFolder, experiment: Experiment) -> str | None:
+    """Why the train stage is complete (``checkpoints/last`` of this config at its full length), else ``None``."""
+    found = find_checkpoint(run.last)
+    if found is None:
+        return None
+    try:
+        state = read_state(found)
+    except CheckpointError:
+        return None
+    if state.get("fingerprint") != experiment.fingerprint() or "batches_per_epoch" not in state:
+        return None
+    config = experiment.spec.trainer.config  # type: ignore[attr-defined]
+    total = config.epochs * state["batches_per_epoch"]
+    if config.max_steps is not None:
+        total = min(total, config.max_steps)
+    return f"{state['step']} steps, {state['epoch']} epochs done" if state["step"] >= total else None
 
 
 def completion(stage: str, experiment: Experiment) -> str | None:
     """Why ``stage`` counts as complete (a short phrase), or ``None`` when it must run."""
-    run_dir = experiment.run_dir
-    trained = model_time(run_dir)
+    run = experiment.run
     if stage == "train":
-        summary = _json(run_dir / SUMMARY)
-        if trained is None or not isinstance(summary, dict):
-            return None
-        config = experiment.spec.trainer.config  # type: ignore[attr-defined]
-        epochs, max_steps = getattr(config, "epochs", None), getattr(config, "max_steps", None)
-        if max_steps is not None and summary.get("steps", 0) >= max_steps:
-            return f"{summary['steps']} steps done"
-        if epochs is not None and summary.get("epochs", 0) >= epochs:
-            return f"{summary['epochs']} epochs done"
-        return None
-    if trained is None:
+        return training_done(run, experiment)
+    model = evaluated_checkpoint(run, experiment.spec.evaluation.checkpoint)  # type: ignore[attr-defined]
+    if model is None or model.get("fingerprint") != experiment.fingerprint():
         return None
     if stage == "visualize":
-        done = _mtime(run_dir / FIGURES)
-        return "figures are up to date" if done is not None and done >= trained else None
+        figures = _json(run.figure_manifest)
+        done = isinstance(figures, dict) and figures.get("checkpoint") == model
+        return "figures are up to date" if done else None
     if stage == "eval":
-        document = _json(run_dir / EVAL)
-        done = _mtime(run_dir / EVAL)
-        if not isinstance(document, dict) or not isinstance(document.get("evaluators"), dict) or done is None:
+        document = _json(run.evaluation)
+        if not isinstance(document, dict) or document.get("checkpoint") != model:
             return None
-        wanted = [key for key, _, _ in experiment.evaluators()]
-        if done < trained or any(name not in document["evaluators"] for name in wanted):
+        entries = document.get("evaluators") if isinstance(document.get("evaluators"), dict) else {}
+        wanted = experiment.evaluators()
+        if any(key not in entries or entries[key].get("config") != config for key, _, config in wanted):
             return None
         return f"{len(wanted)} evaluators done"
     if stage == "report":
-        done = _mtime(run_dir / REPORT)
-        inputs = [t for t in (trained, _mtime(run_dir / FIGURES), _mtime(run_dir / EVAL)) if t is not None]
-        return "report is up to date" if done is not None and done >= max(inputs) else None
+        done = _mtime(run.report)
+        inputs = [t for t in (_mtime(run.figure_manifest), _mtime(run.evaluation), _mtime(run.train_summary)) if t]
+        return "report is up to date" if done is not None and inputs and done >= max(inputs) else None
     raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
 
 
-def check_ready(stage: str, run_dir: Path) -> None:
-    """Raise :class:`StageInputError` when ``stage`` cannot run in ``run_dir`` yet."""
-    script = run_dir / f"{stage}.py"
+def check_ready(stage: str, run: RunFolder) -> None:
+    """Raise :class:`StageInputError` when ``stage`` cannot run in ``run`` yet."""
+    script = run.script(f"{stage}.py")
     if not script.is_file():
         raise StageInputError(f"{script}: not found; generate the scripts with `remvae generate ARGS`")
-    if stage in ("visualize", "eval") and model_time(run_dir) is None:
-        raise StageInputError(f"{run_dir}: no checkpoint yet; train first (`remvae train {run_dir}`)")
+    if stage in ("visualize", "eval") and find_checkpoint(run.last) is None and find_checkpoint(run.best) is None:
+        raise StageInputError(f"{run.root}: no checkpoint yet; train first (`remvae train {run.root}`)")
 
 
 class _Tee:
@@ -166,24 +183,27 @@ def stage_environment(base: Mapping[str, str]) -> dict[str, str]:
     return {"OMP_WAIT_POLICY": "PASSIVE", **base, "PYTHONUNBUFFERED": "1"}
 
 
-def run_stage(stage: str, run_dir: Path, echo: bool = True) -> Path:
-    """Run ``<run_dir>/<stage>.py``; return its log. Raise :class:`StageError` on failure or Ctrl-C.
+def run_stage(stage: str, run: RunFolder, echo: bool = True) -> Path:
+    """Run ``<run>/<stage>.py``; return its log. Raise :class:`StageError` on failure or Ctrl-C.
 
     The child runs in its own session so that one Ctrl-C reaches it exactly once (forwarded from
     here): a second interrupt arriving while the trainer writes its checkpoint would lose it.
     """
-    check_ready(stage, run_dir)
-    logs = run_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / f"{stage}.log"
+    check_ready(stage, run)
+    log_path = run.log(stage)
     env = stage_environment(os.environ)
     interrupted = False
-    with log_path.open("ab") as log:  # earlier attempts (an interrupted training) stay above
+    try:
+        run.logs.mkdir(parents=True, exist_ok=True)
+        log = log_path.open("ab")  # earlier attempts (an interrupted training) stay above
+    except OSError as error:
+        raise StorageError(error.errno, f"{log_path}: cannot write ({describe_os_error(error)})") from None
+    with log:
         started = datetime.now().isoformat(sep=" ", timespec="seconds")
-        log.write(f"===== remvae {stage} {run_dir} ({started})\n".encode())
+        log.write(f"===== remvae {stage} {run.root} ({started})\n".encode())
         tee = _Tee(log, sys.stdout if echo else None)
         process = subprocess.Popen(
-            [sys.executable, str(run_dir / f"{stage}.py")], cwd=run_dir, env=env,
+            [sys.executable, str(run.script(f"{stage}.py"))], cwd=run.root, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )
         assert process.stdout is not None
@@ -242,4 +262,4 @@ def _last_line(log: Path) -> str:
     return f": {lines[-1][:300]}"
 
 
-__all__ = ["STAGES", "StageError", "StageInputError", "check_ready", "completion", "model_time", "run_stage"]
+__all__ = ["STAGES", "StageError", "StageInputError", "check_ready", "completion", "run_stage"]

@@ -36,10 +36,11 @@ class Column:
 
 
 class Document:
-    """A PDF being written page by page; use as a context manager (``with Document(path, footer) as doc``)."""
+    """A PDF being written page by page into a file or a binary buffer; use as a context manager
+    (``with Document(target, footer) as doc``)."""
 
-    def __init__(self, path: Path, footer: str) -> None:
-        self.path = Path(path)
+    def __init__(self, target: Path | BinaryIO, footer: str) -> None:
+        self.target = target
         self.footer = footer
         self.pages = 0
         self._pdf: PdfPages | None = None
@@ -49,10 +50,11 @@ class Document:
     # Context and pages.
 
     def __enter__(self) -> Document:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(self.target, Path):
+            self.target.parent.mkdir(parents=True, exist_ok=True)
         self._style = report_style()
         self._style.__enter__()
-        self._pdf = PdfPages(self.path, metadata={"Creator": "remvae", "Title": self.footer})
+        self._pdf = PdfPages(self.target, metadata={"Creator": "remvae", "Title": self.footer})
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -8,7 +8,7 @@ whose files are missing is reported as missing and the rest of the report is sti
 
 from __future__ import annotations
 
-import os
+import io
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,11 +18,11 @@ from remvae.report.catalog import FIGURES, FIGURES_BY_NAME
 from remvae.report.figures.curves import curves_figure
 from remvae.report.layout import Column, Document
 from remvae.report.references import SOURCE, find_ours, references_for
-from remvae.report.runfolder import FIGURES_DIR, RunFiles, flatten
+from remvae.core.runfolder import RunFolder, write_bytes
+from remvae.report.runfolder import RunFiles, flatten
 from remvae.report.style import BAD, MUTED, png_bytes
 from remvae.report.values import config_rows, format_duration, format_share, format_value, judge_text, metric_items
 
-REPORT_FILE = "report.pdf"
 HEADLINE_PATTERNS = (
     r"(^|\.)text_to_image_top1$", r"(^|\.)image_to_text_vs_judge$", r"(^|\.)image_to_text_f1_micro$",
     r"(^|\.)text_to_image_attribute_accuracy$",
@@ -38,22 +38,17 @@ SUMMARY_FIELDS = (
 )
 
 
-def write_report(run_dir: Path) -> Path:
-    """Write ``<run_dir>/report.pdf`` from the run folder's files and return its path."""
-    run = RunFiles(Path(run_dir))
-    path = run.root / REPORT_FILE
-    partial = path.with_name(f".{REPORT_FILE}.{os.getpid()}.tmp")
-    try:
-        with Document(partial, footer=f"{run.name} · remvae report") as doc:
-            title_page(doc, run)
-            configuration_section(doc, run)
-            training_section(doc, run)
-            figures_section(doc, run)
-            evaluation_section(doc, run)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
+def write_report(run_dir: RunFolder | Path) -> Path:
+    """Write the run's ``report.pdf`` from the run folder's files and return its path."""
+    run = RunFiles(run_dir)
+    buffer = io.BytesIO()
+    with Document(buffer, footer=f"{run.name} · remvae report") as doc:
+        title_page(doc, run)
+        configuration_section(doc, run)
+        training_section(doc, run)
+        figures_section(doc, run)
+        evaluation_section(doc, run)
+    return write_bytes(run.folder.report, buffer.getvalue())
 
 
 # Title page.
@@ -117,10 +112,10 @@ def summary_text(run: RunFiles) -> str:
         )
     else:
         sentences.append(f"Training results are missing (metrics/train_summary.json: "
-                         f"{run.problems.get('metrics/train_summary.json', 'missing')}).")
+                         f"{run.problem(run.folder.train_summary)}).")
     evaluation = run.evaluation
     if evaluation is None:
-        sentences.append(f"No evaluation results (metrics/eval.json: {run.problems.get('metrics/eval.json')}).")
+        sentences.append(f"No evaluation results (metrics/eval.json: {run.problem(run.folder.evaluation)}).")
     else:
         n_values = {entry.get("n") for entry in evaluation["evaluators"].values() if isinstance(entry, dict)}
         counts = ", ".join(str(n) for n in sorted(v for v in n_values if isinstance(v, int)))
@@ -145,14 +140,14 @@ def summary_text(run: RunFiles) -> str:
 def stage_rows(run: RunFiles) -> list[tuple[str, str, str]]:
     rows = []
     summary = run.train_summary
-    checkpoints = [folder for folder in ("checkpoints/best", "checkpoints/last")
-                   if (run.root / folder / "model.safetensors").is_file()]
+    checkpoints = [run.relative(folder) for folder in (run.folder.best, run.folder.last)
+                   if (folder / "model.safetensors").is_file()]
     if summary is not None:
         detail = f"{format_value(summary.get('steps'))} steps; checkpoints: {', '.join(checkpoints) or 'none found'}"
         rows.append(("training", "complete", detail))
     else:
-        rows.append(("training", "missing", problem_text(run, "metrics/train_summary.json", "metrics/train.jsonl")))
-    present = [spec for spec in FIGURES if (run.root / FIGURES_DIR / spec.file).is_file()]
+        rows.append(("training", "missing", problem_text(run, run.folder.train_summary, run.folder.train_log)))
+    present = [spec for spec in FIGURES if run.folder.figure(spec.name).is_file()]
     absent = [spec.name for spec in FIGURES if spec not in present]
     status = "complete" if not absent else ("missing" if not present else "partial")
     rows.append(("figures", status, f"{len(present)} of {len(FIGURES)} figures"
@@ -162,12 +157,12 @@ def stage_rows(run: RunFiles) -> list[tuple[str, str, str]]:
         rows.append(("evaluation", "complete", f"{len(evaluation['evaluators'])} evaluator(s): "
                      + ", ".join(evaluation["evaluators"])))
     else:
-        rows.append(("evaluation", "missing", problem_text(run, "metrics/eval.json")))
+        rows.append(("evaluation", "missing", problem_text(run, run.folder.evaluation)))
     return rows
 
 
-def problem_text(run: RunFiles, *files: str) -> str:
-    return "; ".join(f"{name}: {run.problems.get(name, 'missing')}" for name in files)
+def problem_text(run: RunFiles, *files: Path) -> str:
+    return "; ".join(f"{run.relative(path)}: {run.problem(path)}" for path in files)
 
 
 def present_reference_value(measure: str, value: Any) -> str:
@@ -182,7 +177,7 @@ def configuration_section(doc: Document, run: RunFiles) -> None:
     doc.heading("Configuration")
     config = run.config
     if config is None:
-        doc.text(f"The resolved configuration is missing (config.json: {run.problems.get('config.json')}).", color=BAD)
+        doc.text(f"The resolved configuration is missing (config.json: {run.problem(run.folder.config)}).", color=BAD)
         return
     doc.text("The resolved experiment (config.json): every setting with its default filled in.", color=MUTED)
     doc.space(0.08)
@@ -193,7 +188,7 @@ def training_section(doc: Document, run: RunFiles) -> None:
     doc.heading("Training")
     summary = run.train_summary
     if summary is None:
-        doc.text("Training summary missing — " + problem_text(run, "metrics/train_summary.json"), color=BAD)
+        doc.text("Training summary missing — " + problem_text(run, run.folder.train_summary), color=BAD)
     else:
         rows = [(label, format_duration(summary[key]) if key.endswith("seconds") else format_value(summary[key]))
                 for key, label in SUMMARY_FIELDS if key in summary]
@@ -208,11 +203,11 @@ def training_section(doc: Document, run: RunFiles) -> None:
         figure = curves_figure({run.name: records}, title="Training curves", width=8.0)
     except ValueError as error:
         doc.heading("Training curves: missing", level=2)
-        doc.text(problem_text(run, "metrics/train.jsonl") if not records else f"{error}.", color=BAD)
+        doc.text(problem_text(run, run.folder.train_log) if not records else f"{error}.", color=BAD)
         return
     caption = f"{len(records)} logged steps. {FIGURES_BY_NAME['training_curves'].caption}"
-    if "metrics/train.jsonl" in run.problems:
-        caption += f" (metrics/train.jsonl: {run.problems['metrics/train.jsonl']}.)"
+    if run.relative(run.folder.train_log) in run.problems:
+        caption += f" (metrics/train.jsonl: {run.problem(run.folder.train_log)}.)"
     doc.image(png_bytes(figure), caption=caption, title="Training curves")
 
 
@@ -222,18 +217,18 @@ def training_section(doc: Document, run: RunFiles) -> None:
 def figures_section(doc: Document, run: RunFiles) -> None:
     doc.new_page()
     doc.heading("Figures")
-    manifest = run.figure_manifest or {}
+    manifest = (run.figure_manifest or {}).get("figures") or {}
     number = 0
     for spec in FIGURES:
         if spec.name == "training_curves":
             continue  # drawn from metrics/train.jsonl in the training section
-        path = run.root / FIGURES_DIR / spec.file
+        path = run.folder.figure(spec.name)
         if path.is_file():
             number += 1
             doc.image(path, caption=spec.caption, title=f"Figure {number}. {spec.title}")
         else:
             entry = manifest.get(spec.name) if isinstance(manifest.get(spec.name), dict) else {}
-            reason = entry.get("reason") or f"{FIGURES_DIR}/{spec.file} not found (run `remvae visualize` on this run)"
+            reason = entry.get("reason") or f"{run.relative(path)} not found (run `remvae visualize` on this run)"
             doc.heading(f"{spec.title}: missing", level=2)
             doc.text(str(reason), color=BAD)
 
@@ -243,7 +238,7 @@ def evaluation_section(doc: Document, run: RunFiles) -> None:
     doc.heading("Evaluation")
     evaluation = run.evaluation
     if evaluation is None:
-        doc.text("Evaluation results missing — " + problem_text(run, "metrics/eval.json")
+        doc.text("Evaluation results missing — " + problem_text(run, run.folder.evaluation)
                  + " (run `remvae eval` on this run).", color=BAD)
     else:
         doc.text(f"Every metric of metrics/eval.json (written {format_value(evaluation.get('created'))} by remvae "

@@ -8,85 +8,90 @@ report can say what is missing instead of failing.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-FIGURES_DIR = "figures"
-MANIFEST = "figures.json"
+from remvae.core.runfolder import RunFolder
 
 
 class RunDirError(ValueError):
     """A path that is not a run folder at all; the message names it."""
 
 
-@dataclass
 class RunFiles:
-    """The JSON files of one run folder, read once each; ``problems`` maps a file to why it could not be used."""
+    """The JSON files of one run folder, read once each; ``problems`` maps a file (relative to the run) to why it
+    could not be used."""
 
-    root: Path
-    problems: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.root = Path(self.root)
+    def __init__(self, run: RunFolder | Path | str) -> None:
+        self.folder = run if isinstance(run, RunFolder) else RunFolder(run)
+        self.root = self.folder.root
         if not self.root.is_dir():
             raise RunDirError(f"{self.root}: not a folder (expected a run folder with config.json, metrics/, ...)")
+        self.problems: dict[str, str] = {}
         self._cache: dict[str, Any] = {}
 
-    def json(self, relative: str) -> Any:
-        """The parsed file, or ``None`` when it is missing or unreadable (the reason is kept in ``problems``)."""
-        if relative not in self._cache:
-            self._cache[relative] = self._read(relative)
-        return self._cache[relative]
+    def relative(self, path: Path) -> str:
+        """``path`` as the report names it: relative to the run folder."""
+        return path.relative_to(self.root).as_posix()
 
-    def _read(self, relative: str) -> Any:
-        path = self.root / relative
+    def problem(self, path: Path, default: str = "missing") -> str:
+        """Why ``path`` could not be used (``default`` when it was not read or had no problem)."""
+        return self.problems.get(self.relative(path), default)
+
+    def json(self, path: Path) -> Any:
+        """The parsed file, or ``None`` when it is missing or unreadable (the reason is kept in ``problems``)."""
+        key = self.relative(path)
+        if key not in self._cache:
+            self._cache[key] = self._read(path)
+        return self._cache[key]
+
+    def _read(self, path: Path) -> Any:
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            self.problems[relative] = "missing"
+            self.problems[self.relative(path)] = "missing"
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            self.problems[relative] = f"unreadable ({error})"
+            self.problems[self.relative(path)] = f"unreadable ({error})"
         return None
 
-    def mapping(self, relative: str) -> dict[str, Any] | None:
-        data = self.json(relative)
+    def mapping(self, path: Path) -> dict[str, Any] | None:
+        data = self.json(path)
         if data is not None and not isinstance(data, dict):
-            self.problems[relative] = f"unexpected content (a JSON {type(data).__name__}, not an object)"
+            self.problems[self.relative(path)] = f"unexpected content (a JSON {type(data).__name__}, not an object)"
             return None
         return data
 
     @property
     def config(self) -> dict[str, Any] | None:
-        return self.mapping("config.json")
+        return self.mapping(self.folder.config)
 
     @property
     def environment(self) -> dict[str, Any] | None:
-        return self.mapping("environment.json")
+        return self.mapping(self.folder.environment)
 
     @property
     def train_summary(self) -> dict[str, Any] | None:
-        return self.mapping("metrics/train_summary.json")
+        return self.mapping(self.folder.train_summary)
 
     @property
     def evaluation(self) -> dict[str, Any] | None:
-        data = self.mapping("metrics/eval.json")
+        data = self.mapping(self.folder.evaluation)
         if data is not None and not isinstance(data.get("evaluators"), dict):
-            self.problems["metrics/eval.json"] = "no 'evaluators' object"
+            self.problems[self.relative(self.folder.evaluation)] = "no 'evaluators' object"
             return None
         return data
 
     @property
     def figure_manifest(self) -> dict[str, Any] | None:
-        return self.mapping(f"{FIGURES_DIR}/{MANIFEST}")
+        return self.mapping(self.folder.figure_manifest)
 
     def train_records(self) -> list[dict[str, Any]]:
         """The records of ``metrics/train.jsonl``; unparsable lines (a run killed mid-write) are skipped and counted."""
-        relative = "metrics/train.jsonl"
+        path = self.folder.train_log
+        relative = self.relative(path)
         if relative in self._cache:
             return self._cache[relative]
         records: list[dict[str, Any]] = []
-        path = self.root / relative
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:

@@ -7,7 +7,6 @@ not on this machine, no training log) is recorded as missing, with the reason, i
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,7 +18,8 @@ from torch import Tensor
 from remvae.core.checkpoint import CheckpointError
 from remvae.core.config import ConfigError
 from remvae.core.data import DataNotFoundError, ImageTextDataset
-from remvae.experiment import RunFolderError, test_data
+from remvae.core.runfolder import RunFolder, RunFolderError, write_json
+from remvae.experiment import test_data
 from remvae.model import LoadedModel, load
 from remvae.playground.readers.errors import DataFormatError
 from remvae.report.catalog import FIGURES_BY_NAME
@@ -33,7 +33,7 @@ from remvae.report.figures import (
     reconstructions_figure,
     text_to_image_figure,
 )
-from remvae.report.runfolder import FIGURES_DIR, MANIFEST, RunFiles
+from remvae.report.runfolder import RunFiles
 from remvae.report.style import save_png
 
 MISSING_INPUT = (RunFolderError, CheckpointError, DataNotFoundError, DataFormatError, ConfigError)
@@ -53,14 +53,15 @@ class VisualOptions:
     prior_scale: float | None = None  # text -> image draws from the conditional prior at this spread, if the model has one
 
 
-def visualize(run_dir: Path, model: LoadedModel | None = None, test_set: ImageTextDataset | None = None,
+def visualize(run_dir: RunFolder | Path, model: LoadedModel | None = None, test_set: ImageTextDataset | None = None,
               options: VisualOptions | None = None) -> list[Path]:
-    """Write the run's figures to ``<run_dir>/figures/`` and return the paths written.
+    """Write the run's figures to ``<run>/figures/`` and return the paths written.
 
-    ``model`` and ``test_set`` default to ``remvae.load(run_dir)`` and the test split named by the
-    run's config.json; figures that need one that cannot be had are listed as missing.
+    ``model`` and ``test_set`` default to ``remvae.load(run)`` and the test split named by the
+    run's config.json; figures that need one that cannot be had are listed as missing. The manifest
+    ``figures/figures.json`` records which checkpoint the figures show.
     """
-    run = RunFiles(Path(run_dir))
+    run = RunFiles(run_dir)
     options = options or VisualOptions()
     manifest: dict[str, dict[str, str]] = {}
     written: list[Path] = []
@@ -69,17 +70,16 @@ def visualize(run_dir: Path, model: LoadedModel | None = None, test_set: ImageTe
         spec = FIGURES_BY_NAME[name]
         if build is None:
             manifest[name] = {"status": "missing", "reason": reason}
-            (run.root / FIGURES_DIR / spec.file).unlink(missing_ok=True)  # never leave an older run's figure
+            run.folder.figure(name).unlink(missing_ok=True)  # never leave an older run's figure
             return
-        written.append(save_png(build(), run.root / FIGURES_DIR / spec.file))
+        written.append(save_png(build(), run.folder.figure(name)))
         manifest[name] = {"status": "written", "file": spec.file, "caption": spec.caption}
 
     records = run.train_records()
     if records:
         produce("training_curves", lambda: curves_figure({run.name: records}))
     else:
-        problem = run.problems.get("metrics/train.jsonl", "no records")
-        produce("training_curves", None, f"metrics/train.jsonl: {problem}")
+        produce("training_curves", None, f"metrics/train.jsonl: {run.problem(run.folder.train_log, 'no records')}")
 
     reasons = []
     if model is None:
@@ -98,9 +98,8 @@ def visualize(run_dir: Path, model: LoadedModel | None = None, test_set: ImageTe
             produce(name, None, "; ".join(reasons))
     else:
         model_figures(model, test_set, options, produce)
-    manifest_path = run.root / FIGURES_DIR / MANIFEST
-    manifest_path.parent.mkdir(parents=True, exist_ok=True)
-    manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(run.folder.figure_manifest, {"checkpoint": model.identity if model is not None else None,
+                                           "figures": manifest})
     return written
 
 
@@ -108,10 +107,10 @@ def load_test_set(run: RunFiles) -> ImageTextDataset:
     """The test split of the run's reader, as its config.json configures it."""
     config = run.config
     if config is None:
-        raise RunFolderError(f"{run.root / 'config.json'}: {run.problems.get('config.json')}; cannot tell the data set")
+        raise RunFolderError(f"{run.folder.config}: {run.problem(run.folder.config)}; cannot tell the data set")
     reader = config.get("reader")
     if not isinstance(reader, dict) or "name" not in reader:
-        raise RunFolderError(f"{run.root / 'config.json'}: no reader entry with a name")
+        raise RunFolderError(f"{run.folder.config}: no reader entry with a name")
     data = config.get("data") or {}
     return test_data(reader["name"], reader.get("config") or {}, data.get("test_length"))
 
@@ -152,7 +151,7 @@ def caption_choice(test_set: ImageTextDataset, order: Tensor, count: int) -> lis
 
 def text_to_image(model: LoadedModel, test_set: ImageTextDataset, order: Tensor, options: VisualOptions) -> Figure:
     captions = caption_choice(test_set, order, options.captions)
-    scale = options.prior_scale if model.model.conditional_prior is not None else None
+    scale = options.prior_scale if model.has_conditional_prior else None
     rows = []
     for index, caption in enumerate(captions):
         row = [model.text_to_image([caption]).cpu()]

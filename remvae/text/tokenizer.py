@@ -10,7 +10,7 @@ from typing import Iterable, Sequence
 
 import torch
 
-from remvae.core.vae import TextBatch
+from remvae.text.batch import TextBatch
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
@@ -103,8 +103,11 @@ class Tokenizer:
             raise TokenizerError(f"{source}: tokenizer version {data.get('version')!r} is not supported (expected {VERSION})")
         return cls([str(w) for w in data["vocabulary"]])
 
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=0) + "\n"
+
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+        Path(path).write_text(self.to_json(), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> Tokenizer:

@@ -2,7 +2,8 @@
 
 Images are 1x8x8 with a bright row at the class index; captions name the class with the MNIST
 templates. The models are small but real: an ImageVAE with dropout (global RNG), a TextVAE whose
-decoder reads embeddings + z (teacher forcing and step-wise decoding agree), wrapped with word dropout.
+decoder reads embeddings + z (teacher forcing and step-wise decoding agree) and trains with word dropout,
+joined as the aligned family.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import torch
 from torch import Tensor, nn
 
 from remvae.core.data import ImageTextDataset
-from remvae.core.multimodal import MultimodalVAE
-from remvae.core.vae import Decoder, Encoder, ImageVAE, Posterior, TextBatch, TextDecoder, TextEncoder, TextVAE
-from remvae.core.wrapper import Wrapper
+from remvae.core.distributions import Posterior
+from remvae.core.vae import Decoder, Encoder, ImageVAE, TextDecoder, TextEncoder, TextVAE
+from remvae.playground.models.aligned import AlignedConfig, AlignedVAE
 from remvae.text import MNIST_GRAMMAR, Tokenizer
+from remvae.text.batch import TextBatch
 
 SIZE, LATENT, CLASSES = 8, 4, 8
 
@@ -85,17 +87,17 @@ def tiny_image_vae() -> ImageVAE:
     return ImageVAE(TinyImageEncoder(), TinyImageDecoder(), LATENT, SIZE, 1)
 
 
-def tiny_text_model(tokenizer: Tokenizer, word_dropout: float = 0.2) -> Wrapper:
-    vae = TextVAE(
+def tiny_text_vae(tokenizer: Tokenizer, word_dropout: float = 0.2) -> TextVAE:
+    return TextVAE(
         TinyTextEncoder(len(tokenizer)), TinyTextDecoder(len(tokenizer)), LATENT, len(tokenizer),
         tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id, tokenizer.unk_id, max_length=12,
+        word_dropout=word_dropout,
     )
-    return Wrapper(vae, word_dropout=word_dropout)
 
 
-def tiny_multimodal(tokenizer: Tokenizer, seed: int = 0) -> MultimodalVAE:
+def tiny_multimodal(tokenizer: Tokenizer, seed: int = 0, **config: object) -> AlignedVAE:
     torch.manual_seed(seed)
-    return MultimodalVAE(tiny_image_vae(), tiny_text_model(tokenizer))
+    return AlignedVAE(AlignedConfig(**config), image=tiny_image_vae(), text=tiny_text_vae(tokenizer))
 
 
 def tokenizer_for(dataset: ImageTextDataset) -> Tokenizer:

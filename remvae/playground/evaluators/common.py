@@ -12,10 +12,9 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from remvae.core.conditional_prior import FullGaussian
 from remvae.core.config import ComponentConfig
+from remvae.core.distributions import FullGaussian, Posterior
 from remvae.core.evaluator import EvaluationContext, EvaluationError
-from remvae.core.vae import Posterior
 from remvae.playground.evaluators.judges import judge_for
 
 ImageSet = Literal["reconstruction", "text_to_image", "prior"]
@@ -58,8 +57,7 @@ def image_posterior(ctx: EvaluationContext) -> Posterior:
     """q(z|x) of every evaluated test image."""
 
     def compute() -> Posterior:
-        parts = [ctx.model.encode_image(ctx.images(index)) for index in ctx.slices()]
-        return Posterior(torch.cat([p.mean.cpu() for p in parts]), torch.cat([p.logvar.cpu() for p in parts]))
+        return Posterior.cat([ctx.model.encode("image", ctx.images(index)).to("cpu") for index in ctx.slices()])
 
     return ctx.cached("posterior:image", compute)
 
@@ -68,8 +66,7 @@ def text_posterior(ctx: EvaluationContext) -> Posterior:
     """q(z|caption) of every evaluated test caption."""
 
     def compute() -> Posterior:
-        parts = [ctx.model.encode_text(ctx.text_batch(index)) for index in ctx.slices()]
-        return Posterior(torch.cat([p.mean.cpu() for p in parts]), torch.cat([p.logvar.cpu() for p in parts]))
+        return Posterior.cat([ctx.model.encode("text", ctx.text_batch(index)).to("cpu") for index in ctx.slices()])
 
     return ctx.cached("posterior:text", compute)
 
@@ -78,11 +75,8 @@ def text_prior(ctx: EvaluationContext) -> FullGaussian:
     """The conditional prior p(z|caption) of every evaluated test caption."""
 
     def compute() -> FullGaussian:
-        parts = [ctx.model.text_prior(ctx.text_batch(index)) for index in ctx.slices()]
-        return FullGaussian(torch.cat([p.mean.cpu() for p in parts]), torch.cat([p.scale_tril.cpu() for p in parts]))
+        return FullGaussian.cat([ctx.model.conditional_prior(ctx.text_batch(index)).to("cpu") for index in ctx.slices()])
 
-    if getattr(ctx.model, "conditional_prior", None) is None:
-        raise EvaluationError("conditional_prior: the model has no conditional prior (declare one in args.json)")
     return ctx.cached("conditional_prior:text", compute)
 
 
@@ -92,15 +86,14 @@ def latents(ctx: EvaluationContext, posterior: Posterior, sample: bool, tag: str
 
 
 def decode_images(ctx: EvaluationContext, z: Tensor) -> Tensor:
-    return torch.cat([to_uint8(ctx.model.image.decode(z[index].to(ctx.device))) for index in ctx.slices(len(z))])
+    return torch.cat([to_uint8(ctx.model.decode("image", z[index].to(ctx.device))) for index in ctx.slices(len(z))])
 
 
 def decode_ids(ctx: EvaluationContext, z: Tensor) -> list[Tensor]:
     """Greedy token ids per item (without ``<bos>``, cut after ``<eos>``), as a list of 1-D CPU tensors."""
-    vae = ctx.model.text.vae
     rows: list[Tensor] = []
     for index in ctx.slices(len(z)):
-        rows.extend(vae.decode(z[index].to(ctx.device)).cpu())
+        rows.extend(ctx.model.decode("text", z[index].to(ctx.device)).cpu())
     return rows
 
 
@@ -155,9 +148,8 @@ def text_reconstructions(ctx: EvaluationContext) -> list[str]:
 
 
 def prior_latents(ctx: EvaluationContext) -> Tensor:
-    """``n`` seeded draws z ~ N(0, I), shared by both modalities (joint generation)."""
-    n, dim = ctx.n, ctx.model.latent_dim
-    return ctx.cached("prior:z", lambda: torch.randn(n, dim, generator=ctx.generator("prior")))
+    """``n`` seeded draws z ~ p(z) (the model's prior), shared by both modalities (joint generation)."""
+    return ctx.cached("prior:z", lambda: ctx.model.prior().sample(ctx.n, ctx.generator("prior")).cpu())
 
 
 def prior_images(ctx: EvaluationContext) -> Tensor:

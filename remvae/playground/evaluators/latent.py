@@ -157,13 +157,10 @@ class LatentSpace(Evaluator):
 
     @staticmethod
     def _encode(ctx: EvaluationContext, data: ImageTextDataset) -> tuple[Tensor, Tensor]:
-        max_length = getattr(ctx.model.text.vae, "max_length", None)
-        text = ctx.tokenizer.encode_batch(data.captions, max_length)
+        text = ctx.tokenizer.encode_batch(data.captions, ctx.model.max_text_length)
         image_means, text_means = [], []
         for index in ctx.slices(len(data)):
             images = data.images[index].to(ctx.device).float().div_(255.0)
-            image_means.append(ctx.model.encode_image(images).mean.cpu())
-            lengths = text.lengths[index]
-            batch = type(text)(text.tokens[index, : int(lengths.max())], lengths).to(ctx.device)
-            text_means.append(ctx.model.encode_text(batch).mean.cpu())
+            image_means.append(ctx.model.encode("image", images).mean.cpu())
+            text_means.append(ctx.model.encode("text", text[index].to(ctx.device)).mean.cpu())
         return torch.cat(image_means), torch.cat(text_means)

@@ -1,6 +1,6 @@
 """How likely the captions are: under the text VAE itself, under a judge language model, and by grammar.
 
-Intrinsic (``perplexity``), by importance sampling with k draws z_1..z_k ~ q(z|x):
+Intrinsic (``perplexity``), by importance sampling with k draws z_1..z_k ~ q(z|x) and p(z) the model's prior:
     log p(x) ~= logsumexp_j [log p(x|z_j) + log p(z_j) - log q(z_j|x)] - log k,
     perplexity = exp(-sum_x log p(x) / sum_x T_x),  T_x = the tokens after <bos> up to <eos> included;
     ELBO = E_q[log p(x|z)] - KL(q(z|x) || p(z)) (k-sample average of the first term).
@@ -21,7 +21,7 @@ from torch import Tensor
 from remvae.core.config import ComponentConfig
 from remvae.core.evaluator import EvaluationContext, EvaluationError, Evaluator
 from remvae.core.registry import EVALUATORS
-from remvae.core.vae import Posterior
+from remvae.core.distributions import Posterior
 from remvae.playground.evaluators.common import (
     caption_grammar,
     image_to_text,
@@ -37,10 +37,6 @@ class IntrinsicPerplexityConfig(ComponentConfig):
     k: int = Field(16, ge=1, le=1024, description="importance samples per caption")
 
 
-def _standard_normal_log_prob(z: Tensor) -> Tensor:
-    return -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)
-
-
 @EVALUATORS.register("perplexity", config=IntrinsicPerplexityConfig)
 class IntrinsicPerplexity(Evaluator):
     """The text VAE's own perplexity of the test captions (importance-sampled log p(x)), ELBO and KL."""
@@ -50,7 +46,7 @@ class IntrinsicPerplexity(Evaluator):
 
     @torch.no_grad()
     def evaluate(self, ctx: EvaluationContext) -> dict[str, Any]:
-        vae, k = ctx.model.text.vae, self.config.k
+        model, k = ctx.model, self.config.k
         generator = ctx.generator("perplexity", ctx.device)
         log_px, reconstruction, kl, tokens = [], [], [], 0
         rows = max(1, 4 * ctx.batch_size // k)  # captions per batch; k copies of each are decoded together
@@ -58,13 +54,12 @@ class IntrinsicPerplexity(Evaluator):
         for start in range(0, ctx.n, rows):
             index = slice(start, min(start + rows, ctx.n))
             batch = ctx.text_batch(index)
-            posterior = vae.encode(batch)
+            posterior = model.encode("text", batch)
             size = len(batch)
             repeated = Posterior(posterior.mean.repeat_interleave(k, 0), posterior.logvar.repeat_interleave(k, 0))
             z = repeated.rsample(generator)
-            inputs, targets = batch.tokens[:, :-1].repeat_interleave(k, 0), batch.tokens[:, 1:].repeat_interleave(k, 0)
-            log_likelihood = -vae.reconstruction_loss(vae.decode_logits(z, inputs), targets)
-            log_w = (log_likelihood + _standard_normal_log_prob(z) - repeated.log_prob(z)).view(size, k)
+            log_likelihood = -model.nll("text", batch.repeat_interleave(k), z)
+            log_w = (log_likelihood + model.prior().log_prob(z) - repeated.log_prob(z)).view(size, k)
             log_px.append((torch.logsumexp(log_w, 1) - math.log(k)).cpu())
             reconstruction.append(-log_likelihood.view(size, k).mean(1).cpu())
             kl.append(posterior.kl().cpu())

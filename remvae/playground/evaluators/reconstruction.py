@@ -79,7 +79,7 @@ class Reconstruction(Evaluator):
         sums = {"mse": 0.0, "bce": 0.0, "psnr": 0.0, "ssim": 0.0}
         for index in ctx.slices():
             images = ctx.images(index)
-            logits = ctx.model.image.decode_logits(means[index].to(ctx.device))
+            logits = ctx.model.decode_logits("image", means[index].to(ctx.device))
             decoded = torch.sigmoid(logits)
             mse = (decoded - images).pow(2).flatten(1).mean(1)
             sums["mse"] += float(mse.sum())

@@ -9,11 +9,7 @@ from torch import Tensor
 
 from remvae.core.distributions import Posterior
 from remvae.core.prior import LatentPrior
-from remvae.core.registry import Registry
-
-PRIORS: Registry[tuple[LatentPrior, dict[str, Any]]] = Registry("prior", "learned latent priors fitted after training")
-"""Post-hoc priors by name. A builder is called as ``fit(config, train_latents=, val_latents=, seed=)`` and
-returns the fitted prior (with its ``config`` attribute set) and a JSON-able record of what it fitted."""
+from remvae.core.registry import PRIORS  # builders: fit(config, train_latents=, val_latents=, seed=) -> (prior, record)
 
 
 def kl_monte_carlo(posterior: Posterior, z: Tensor, prior: LatentPrior) -> Tensor:

@@ -19,7 +19,7 @@ from PIL import Image
 from pydantic import Field
 from torch import Tensor
 
-from remvae.core.config import ComponentConfig, ConfigError, validate_config
+from remvae.core.config import IGNORED, ComponentConfig, ConfigError, validate_config
 from remvae.core.data import DataNotFoundError, ImageTextDataset
 from remvae.core.registry import READERS
 from remvae.playground.readers.celeba_captions import CELEBA_ATTRIBUTES, CELEBA_GRAMMAR
@@ -38,9 +38,13 @@ CHUNK = 256  # JPEGs decoded per task of the thread pool
 class CelebAConfig(ComponentConfig):
     """Config of the CelebA reader."""
 
-    root: Optional[str] = Field(None, description="data root holding celeba/ (default: $REMVAE_DATA, else the cache)")
+    root: Optional[str] = Field(
+        None, description="data root holding celeba/ (default: $REMVAE_DATA, else the cache)", json_schema_extra=IGNORED
+    )
     split: Split = Field("train", description="train, valid, test or all (torchvision's names)")
-    download: bool = Field(False, description="download the full CelebA through torchvision when missing")
+    download: bool = Field(
+        False, description="download the full CelebA through torchvision when missing", json_schema_extra=IGNORED
+    )
     image_size: int = Field(64, ge=8, description="side of the square images returned, in pixels")
     crop: float = Field(
         140 / 178, gt=0, le=1, description="side of the centred square crop as a fraction of the image width"

@@ -13,7 +13,7 @@ import torch
 from pydantic import Field, field_validator
 from torch import Tensor
 
-from remvae.core.config import ComponentConfig, ConfigError
+from remvae.core.config import IGNORED, ComponentConfig, ConfigError
 from remvae.playground.readers.images import resize_square
 from remvae.text.captions import CaptionGrammar
 
@@ -42,8 +42,12 @@ class LabelCaptionConfig(ComponentConfig):
 class DownloadableLabelCaptionConfig(LabelCaptionConfig):
     """A :class:`LabelCaptionConfig` for data read from a root folder (torchvision's layout)."""
 
-    root: Optional[str] = Field(None, description="data root (default: $REMVAE_DATA, else ~/.cache/remvae/data)")
-    download: bool = Field(False, description="download through torchvision when the data is missing")
+    root: Optional[str] = Field(
+        None, description="data root (default: $REMVAE_DATA, else ~/.cache/remvae/data)", json_schema_extra=IGNORED
+    )
+    download: bool = Field(
+        False, description="download through torchvision when the data is missing", json_schema_extra=IGNORED
+    )
 
 
 def subset_indices(total: int, length: int | None, seed: int, what: str) -> np.ndarray | None:

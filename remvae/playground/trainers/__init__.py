@@ -1,3 +1,3 @@
-"""Registered trainers, KL annealing schedules and alignment losses (importing this registers them)."""
+"""Registered trainers and KL annealing schedules (importing this registers them)."""
 
-from remvae.playground.trainers import alignment, schedules, variants  # noqa: F401
+from remvae.playground.trainers import schedules, variants  # noqa: F401

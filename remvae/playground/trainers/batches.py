@@ -7,26 +7,17 @@ generator seeded by (seed, e), which is what lets a resumed run see exactly the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Collection
 
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from remvae.core.distributed import DistributedContext
-from remvae.core.vae import TextBatch
+from remvae.core.model import Batch, Modality
 from remvae.playground.trainers.runtime import seed_sequence
+from remvae.text.batch import TextBatch
 from remvae.text.tokenizer import Tokenizer
-
-Modality = Literal["image", "text", "multimodal"]
-
-
-@dataclass
-class Batch:
-    images: Tensor | None  # float [B, C, H, W] in [0, 1]
-    text: TextBatch | None
-    size: int
 
 
 class TensorData:
@@ -42,14 +33,14 @@ class TensorData:
     def from_dataset(
         cls,
         dataset: Dataset,
-        modality: Modality,
+        modalities: Collection[Modality],
         tokenizer: Tokenizer | None,
         max_length: int | None,
         image_shape: tuple[int, int, int] | None,
         name: str = "train_set",
     ) -> TensorData:
         images = tokens = lengths = None
-        if modality in ("image", "multimodal"):
+        if "image" in modalities:
             images = getattr(dataset, "images", None)
             if not isinstance(images, Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
                 raise ValueError(f"{name}: an image model needs a dataset with uint8 images [N, C, H, W]")
@@ -57,7 +48,7 @@ class TensorData:
                 raise ValueError(f"{name}: per-item transforms are not applied in training; resize/convert in the reader")
             if image_shape is not None and tuple(images.shape[1:]) != image_shape:
                 raise ValueError(f"{name}: images are {tuple(images.shape[1:])} but the model expects {image_shape}")
-        if modality in ("text", "multimodal"):
+        if "text" in modalities:
             captions = getattr(dataset, "captions", None)
             if captions is None:
                 raise ValueError(f"{name}: a text model needs a dataset with captions")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import Field, field_validator, model_validator
 
-from remvae.core.config import ComponentConfig, ConfigError, validate_config
-from remvae.core.registry import ALIGNMENTS, SCHEDULES, Registry, UnknownComponentError
+from remvae.core.config import IGNORED, RUN_LENGTH, ComponentConfig
+from remvae.core.registry import SCHEDULES, ComponentRef
 from remvae.playground.trainers.optim import check_lr_scheduler, check_optimizer
 
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -46,66 +46,44 @@ class CheckpointConfig(ComponentConfig):
     keep_best: bool = Field(True, description="keep checkpoints/best (lowest validation or train loss)")
 
 
-class ComponentRef(ComponentConfig):
-    """A registered component by name with its config, validated against the registry."""
-
-    name: str
-    config: dict[str, Any] = Field(default_factory=dict)
-
-    def check(self, registry: Registry[Any]) -> None:
-        try:
-            entry = registry.get(self.name)
-        except UnknownComponentError as error:
-            raise ValueError(str(error)) from None
-        try:
-            validate_config(entry.config, self.config, where=self.name)
-        except ConfigError as error:
-            raise ValueError(str(error)) from None
-
-    def build(self, registry: Registry[Any]) -> Any:
-        return registry.build(self.name, self.config)
-
-
 class TrainerConfig(ComponentConfig):
     """Everything every trainer variant shares.
 
-    The objective is ``w_img L_img + w_txt L_txt + w_kl_img KL_img + w_kl_txt KL_txt + w_align L_align``
-    ``+ w_img_from_txt L_img|z_txt + w_txt_from_img L_txt|z_img`` (each term a batch mean of per-sample
-    values; the cross terms are off by default); annealing variants multiply some terms by beta(t).
+    The objective is sum_k weights[k] * L_k over the model's loss terms (each a batch mean; see the
+    model family for its terms and their defaults); annealing variants multiply some terms by beta(t).
     """
 
-    epochs: int = Field(10, ge=1)
+    epochs: int = Field(10, ge=1, json_schema_extra=RUN_LENGTH)
     batch_size: int = Field(32, ge=1)
-    max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps")
+    max_steps: int | None = Field(
+        None, ge=1, description="stop after this many optimizer steps", json_schema_extra=RUN_LENGTH
+    )
     drop_last: bool = Field(False, description="drop each epoch's last incomplete batch")
     seed: int = Field(0, ge=0)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     lr_scheduler: LRSchedulerConfig = Field(default_factory=LRSchedulerConfig)
-    alignment: ComponentRef = Field(default_factory=lambda: ComponentRef(name="reference"))
-    w_img: float = Field(1.0, ge=0.0)
-    w_txt: float = Field(1.0, ge=0.0)
-    w_kl_img: float = Field(1.0, ge=0.0)
-    w_kl_txt: float = Field(1.0, ge=0.0)
-    w_align: float = Field(1.0, ge=0.0)
-    w_img_from_txt: float = Field(0.0, ge=0.0, description="weight of -log p(x_img | z_txt), multimodal only")
-    w_txt_from_img: float = Field(0.0, ge=0.0, description="weight of -log p(x_txt | z_img), multimodal only")
-    w_conditional_prior: float = Field(
-        0.0, ge=0.0,
-        description="weight of KL(sg[q(z|x_img)] || p(z|caption)), which fits the model's conditional prior; "
-        "multimodal models with a conditional prior only",
+    weights: dict[str, Annotated[float, Field(ge=0.0, allow_inf_nan=False)]] = Field(
+        default_factory=dict,
+        description="weight of each loss term by the model's term name (e.g. image_kl); unnamed terms keep "
+        "their default: 1, or 0 for optional terms (`remvae list` shows each family's terms)",
     )
     clip_norm: float | None = Field(None, gt=0.0, description="clip the global gradient norm to this value")
-    device: str = Field("auto", description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
-    precision: Precision = "fp32"
-    compile: bool = False
-    num_threads: int | None = Field(None, ge=1, description="torch.set_num_threads for the run")
-    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
-    log_every: int = Field(50, ge=1)
-    time_phases: bool = Field(
-        False, description="log ms per step in data, forward, backward and optimizer (ms_* in train.jsonl)"
+    device: str = Field(
+        "auto", description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps", json_schema_extra=IGNORED
     )
-    quiet: bool = False
-    resume: bool = Field(False, description="continue from checkpoints/last when it exists")
+    precision: Precision = "fp32"
+    compile: bool = Field(False, description="torch.compile the model", json_schema_extra=IGNORED)
+    num_threads: int | None = Field(
+        None, ge=1, description="torch.set_num_threads for the run", json_schema_extra=IGNORED
+    )
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig, json_schema_extra=IGNORED)
+    log_every: int = Field(50, ge=1, json_schema_extra=IGNORED)
+    time_phases: bool = Field(
+        False, description="log ms per step in data, forward, backward and optimizer (ms_* in train.jsonl)",
+        json_schema_extra=IGNORED,
+    )
+    quiet: bool = Field(False, description="no progress bars", json_schema_extra=IGNORED)
+    resume: bool = Field(False, description="continue from checkpoints/last when it exists", json_schema_extra=IGNORED)
 
     @field_validator("device")
     @classmethod
@@ -115,12 +93,6 @@ class TrainerConfig(ComponentConfig):
                 torch.device(value)
             except RuntimeError:
                 raise ValueError(f"not a device: {value!r} (use auto, cpu, cuda, cuda:N or mps)") from None
-        return value
-
-    @field_validator("alignment")
-    @classmethod
-    def _check_alignment(cls, value: ComponentRef) -> ComponentRef:
-        value.check(ALIGNMENTS)
         return value
 
 

@@ -1,18 +1,19 @@
-"""The one training loop every trainer variant runs.
+"""The one training loop every trainer variant runs, for every model family.
 
-Per step: index a batch, forward under autocast, weighted loss terms, backward, gradient norm (and
-clipping), a single host sync that checks every term for NaN/Inf (averaged over processes when
-distributed), optimizer and LR-scheduler step. Per epoch: validation, ``checkpoints/last`` and, when
-the epoch metric improves, ``checkpoints/best``.
+Per step: index a batch, the model's forward pass under autocast (its named terms), the weighted loss,
+backward, gradient norm (and clipping), a single host sync that checks every term for NaN/Inf (averaged
+over processes when distributed), optimizer and LR-scheduler step. Per epoch: validation,
+``checkpoints/last`` and, when the validation loss improves, ``checkpoints/best``.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
@@ -22,9 +23,11 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from remvae.core.checkpoint import (
+    Checkpoint,
     CheckpointError,
     find_checkpoint,
     load_checkpoint,
+    read_state,
     remove_checkpoint,
     save_checkpoint,
 )
@@ -36,21 +39,16 @@ from remvae.core.distributed import (
     environment_context,
     init_process_group,
 )
-from remvae.core.multimodal import MultimodalVAE
+from remvae.core.model import Batch, MultimodalModel
+from remvae.core.runfolder import RunFolder, write_json
 from remvae.core.trainer import NonFiniteLossError, Trainer, TrainResult
-from remvae.core.vae import ImageVAE
-from remvae.playground.trainers.batches import (
-    Batch,
-    TensorData,
-    batches_per_epoch,
-    epoch_batches,
-    ordered_batches,
-)
+from remvae.playground.trainers.batches import TensorData, batches_per_epoch, epoch_batches, ordered_batches
 from remvae.playground.trainers.config import TrainerConfig
-from remvae.playground.trainers.objective import TERMS, Objective, modality_of, term_names
+from remvae.playground.trainers.extension import extension_problem
+from remvae.playground.trainers.objective import Objective
 from remvae.playground.trainers.optim import build_lr_scheduler, build_optimizer
 from remvae.playground.trainers.phases import PhaseClock
-from remvae.playground.trainers.records import MetricsLog, environment, write_json
+from remvae.playground.trainers.records import MetricsLog, environment
 from remvae.playground.trainers.runtime import (
     RNGSnapshot,
     autocast,
@@ -62,7 +60,7 @@ from remvae.playground.trainers.runtime import (
 from remvae.text.tokenizer import Tokenizer
 
 RESUME_KEYS = ("position", "epoch_loss_sum", "epoch_samples", "best_metric", "elapsed", "rng", "world_size",
-               "batch_size", "train_size", "batches_per_epoch")
+               "batch_size", "train_size", "batches_per_epoch", "total_steps")
 
 
 @dataclass
@@ -75,6 +73,7 @@ class Progress:
     epoch_loss_sum: float = 0.0
     epoch_samples: int = 0
     best_metric: float | None = None
+    best_epoch: int | None = None  # the epoch (1-based) checkpoints/best was written after
     elapsed: float = 0.0  # training seconds of earlier fit calls of this run
 
 
@@ -120,50 +119,38 @@ class _Session:
 
 
 class LoopTrainer(Trainer):
-    """Trains an ImageVAE, a text Wrapper or a MultimodalVAE with a configurable :class:`Objective`."""
+    """Trains any :class:`MultimodalModel` family on the weighted sum of its named loss terms."""
 
     def __init__(
         self,
         name: str,
         config: TrainerConfig,
         objective: Objective,
-        model: nn.Module,
-        run_dir: str | Path,
+        model: MultimodalModel,
+        run_dir: str | Path | RunFolder,
         tokenizer: Tokenizer | None = None,
+        say: Callable[[str], None] = lambda message: print(f"remvae: {message}", flush=True),
     ) -> None:
         self.name = name
         self.config = config
         self.objective = objective
         self.model = model
-        self.run_dir = Path(run_dir)
+        self.run = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
+        self.run_dir = self.run.root
         self.tokenizer = tokenizer
-        self.modality = modality_of(model)
-        if self.modality != "image" and tokenizer is None:
+        self.say = say
+        if "text" in model.modalities and tokenizer is None:
             raise ValueError(f"trainer {name!r}: a model that reads text needs tokenizer=")
         self.context: DistributedContext = environment_context()
         self.device = device_for(self.context, resolve_device(config.device))
         check_precision(config.precision, self.device)
-        self.checkpoints = self.run_dir / "checkpoints"
 
     # ------------------------------------------------------------------------------------ set-up
 
-    def _image_vae(self) -> ImageVAE | None:
-        if isinstance(self.model, MultimodalVAE):
-            return self.model.image
-        return self.model if isinstance(self.model, ImageVAE) else None
-
     def _prepare(self, dataset: Dataset, name: str) -> TensorData:
-        image = self._image_vae()
-        text_vae = None if self.modality == "image" else (
-            self.model.text.vae if isinstance(self.model, MultimodalVAE) else self.model.vae
-        )
         data = TensorData.from_dataset(
-            dataset,
-            self.modality,
-            self.tokenizer,
-            max_length=text_vae.max_length if text_vae is not None else None,
-            image_shape=(image.channels, image.image_size, image.image_size) if image is not None else None,
-            name=name,
+            dataset, self.model.modalities, self.tokenizer, max_length=self.model.max_text_length,
+            image_shape=self.model.image_shape, name=name,
         )
         return data.to(self.device)
 
@@ -191,28 +178,76 @@ class LoopTrainer(Trainer):
         phases = PhaseClock(cfg.time_phases, self.device)
         return _Session(model, params, optimizer, scheduler, scaler, noise, total_steps, per_epoch, train.size, phases)
 
+    def _resume_candidates(self) -> list[Path]:
+        """``last``, then ``best`` and the kept step checkpoints, newest first: where a resume may start."""
+        found = [find_checkpoint(self.run.last), find_checkpoint(self.run.best)]
+        found += [find_checkpoint(path) for path in reversed(self.run.step_checkpoints())]
+        return [path for path in found if path is not None]
+
+    def _load_for_resume(self) -> Checkpoint | None:
+        """The newest readable checkpoint to resume from (saying so when ``last`` is damaged), or ``None``."""
+        problems: list[str] = []
+        candidates = self._resume_candidates()
+        for path in candidates:
+            try:
+                checkpoint = load_checkpoint(path, map_location=self.device)
+            except CheckpointError as error:
+                problems.append(str(error))
+                continue
+            missing = [key for key in RESUME_KEYS if key not in checkpoint.state]
+            if missing or checkpoint.optimizer is None:
+                problems.append(f"{path}: cannot resume from it (missing {missing or ['optimizer.pt']})")
+                continue
+            if problems:
+                self.say(f"{problems[0]}; resuming from {path} (step {checkpoint.step}) instead")
+            return checkpoint
+        if problems:
+            raise CheckpointError(
+                f"{problems[0]}; no other checkpoint to resume from: start over with `remvae run ARGS --fresh` "
+                "(the damaged run is kept in previous/)"
+            )
+        return None
+
     def _resume(self, session: _Session) -> None:
-        found = find_checkpoint(self.checkpoints / "last")
-        if found is None:
+        checkpoint = self._load_for_resume()
+        if checkpoint is None:
             return
-        checkpoint = load_checkpoint(found, map_location=self.device)
-        state = checkpoint.state
-        missing = [key for key in RESUME_KEYS if key not in state]
-        if missing or checkpoint.optimizer is None:
-            raise CheckpointError(f"{found}: cannot resume from it (missing {missing or ['optimizer.pt']})")
+        state, found = checkpoint.state, checkpoint.path
+        recorded, current = state.get("fingerprint"), self.run.fingerprint()
+        if recorded is not None and current is not None and recorded != current:
+            raise CheckpointError(
+                f"{found}: was trained with another config (fingerprint {recorded[:12]}, the run's is {current[:12]}); "
+                "start over with `remvae run ARGS --fresh` or train into a new run folder"
+            )
         expected = {"world_size": self.context.world_size, "batch_size": self.config.batch_size,
                     "train_size": session.train_size, "batches_per_epoch": session.per_epoch}
         for key, value in expected.items():
             if state[key] != value:
                 raise ValueError(f"resume: {found} was written with {key}={state[key]}, this run has {value}")
+        progress = Progress(**{key: state[key] for key in Progress.__dataclass_fields__ if key in state})
+        problem = extension_problem(
+            self.config, self.objective.schedule, state["total_steps"], session.total_steps, progress.step
+        )
+        if problem is not None:
+            raise ValueError(
+                f"trainer.config.epochs: the run was trained towards {state['total_steps']} steps and now has "
+                f"{session.total_steps}, but {problem}, so its first {progress.step} steps are not those of the new "
+                "run; keep the old length, or start over with `remvae run ARGS --fresh`"
+            )
         self.model.load_state_dict(checkpoint.model)
         session.optimizer.load_state_dict(checkpoint.optimizer["optimizer"])
-        if session.scheduler is not None and checkpoint.optimizer.get("lr_scheduler") is not None:
-            session.scheduler.load_state_dict(checkpoint.optimizer["lr_scheduler"])
+        if session.scheduler is not None:
+            if state["total_steps"] == session.total_steps and checkpoint.optimizer.get("lr_scheduler") is not None:
+                session.scheduler.load_state_dict(checkpoint.optimizer["lr_scheduler"])
+            else:  # a longer run whose schedule does not depend on the length: the same steps again
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    for _ in range(progress.step):
+                        session.scheduler.step()
         if session.scaler is not None and checkpoint.optimizer.get("grad_scaler") is not None:
             session.scaler.load_state_dict(checkpoint.optimizer["grad_scaler"])
-        session.progress = Progress(**{key: state[key] for key in Progress.__dataclass_fields__})
-        session.last_saved_step = session.progress.step
+        session.progress = progress
+        session.last_saved_step = progress.step
         rank = self.context.rank
         if rank < len(state["rng"]):
             restore_rng(state["rng"][rank], session.noise)
@@ -236,6 +271,8 @@ class LoopTrainer(Trainer):
         cfg, main = self.config, self.context.is_main
         if cfg.num_threads is not None:
             torch.set_num_threads(cfg.num_threads)
+        if val_set is None:
+            self.say("no validation set: checkpoints/best is chosen by the training loss")
         train = self._prepare(train_set, "train_set")
         val = self._prepare(val_set, "val_set") if val_set is not None else None
         session = self._session(train)
@@ -248,9 +285,9 @@ class LoopTrainer(Trainer):
             session.net = DistributedDataParallel(session.net, device_ids=device_ids)
         if cfg.compile:
             session.net = torch.compile(session.net)
-        log = MetricsLog(self.run_dir, after_step=resumed_from) if main else None
+        log = MetricsLog(self.run, after_step=resumed_from) if main else None
         if main:
-            write_json(self.run_dir / "environment.json", environment(self.device, self.context.world_size))
+            write_json(self.run.environment, environment(self.device, self.context.world_size))
         timing = _Interval()
         started = time.perf_counter()
         try:
@@ -258,6 +295,8 @@ class LoopTrainer(Trainer):
         except KeyboardInterrupt:
             self._save(session, best=False, gather=False)
             raise
+        except NonFiniteLossError as error:
+            raise error.after(self._saved_state()) from None
         finally:
             if log is not None:
                 log.close()
@@ -267,7 +306,7 @@ class LoopTrainer(Trainer):
             self._save(session, best=False)
         rate = timing.total_samples / timing.total_seconds if timing.total_seconds > 0 else 0.0
         if main:
-            write_json(self.run_dir / "metrics" / "train_summary.json", {
+            write_json(self.run.train_summary, {
                 "trainer": self.name,
                 "steps": progress.step,
                 "epochs": progress.epoch,
@@ -280,9 +319,16 @@ class LoopTrainer(Trainer):
                 "precision": cfg.precision,
                 "final_loss": session.final_loss,
                 "best_metric": progress.best_metric,
+                "selection": {
+                    "checkpoint": "best",
+                    "split": "validation" if val is not None else "train",
+                    "metric": "validation loss (beta = 1, fixed noise)" if val is not None else "mean training loss",
+                    "best_epoch": progress.best_epoch,
+                    "epochs": progress.epoch,
+                },
                 "resumed_from_step": resumed_from,
             })
-        best = self.checkpoints / "best"
+        best = self.run.best
         return TrainResult(
             steps=progress.step,
             epochs=progress.epoch,
@@ -290,7 +336,7 @@ class LoopTrainer(Trainer):
             samples_per_s=rate,
             final_loss=session.final_loss,
             best_metric=progress.best_metric,
-            last_checkpoint=self.checkpoints / "last" if main else None,
+            last_checkpoint=self.run.last if main else None,
             best_checkpoint=best if main and best.is_dir() else None,
         )
 
@@ -349,13 +395,13 @@ class LoopTrainer(Trainer):
             progress.position, progress.epoch_loss_sum, progress.epoch_samples = 0, 0.0, 0
             improved = cfg.checkpoint.keep_best and (progress.best_metric is None or metric < progress.best_metric)
             if improved:
-                progress.best_metric = metric
+                progress.best_metric, progress.best_epoch = metric, progress.epoch
             self._save(session, best=improved)
 
     def _step(self, session: _Session, batch: Batch, beta: float) -> dict[str, float]:
         """One optimizer step; returns the loss, its terms and the gradient norm as floats."""
         with autocast(self.config.precision, self.device):
-            terms = self.objective.terms(self.modality, session.net, batch, session.noise)
+            terms = session.net(batch, terms=self.objective.wanted, generator=session.noise).terms
             loss = self.objective.loss(terms, beta)
         session.phases.mark("forward")
         session.optimizer.zero_grad(set_to_none=True)
@@ -384,10 +430,10 @@ class LoopTrainer(Trainer):
         session.phases.mark("optimizer")
         return values
 
-    @staticmethod
-    def _check_finite(step: int, values: dict[str, float], check_grad: bool) -> None:
+    def _check_finite(self, step: int, values: dict[str, float], check_grad: bool) -> None:
         """Name the first non-finite term (a term before the total it makes non-finite)."""
-        order = [name for name in TERMS if name in values] + ["loss"] + (["grad_norm"] if check_grad else [])
+        order = [name for name in self.model.term_names if name in values] + ["loss"]
+        order += ["grad_norm"] if check_grad else []
         for name in order:
             if not math.isfinite(values[name]):
                 raise NonFiniteLossError(step, name, values[name])
@@ -398,12 +444,12 @@ class LoopTrainer(Trainer):
         model = self.model
         model.eval()
         generator = torch.Generator(device=self.device).manual_seed(seed_sequence(self.config.seed, 0, 3))
-        names = ["loss", *term_names(self.modality, self.objective.weights)]
+        names = ["loss", *model.computed_terms(self.objective.wanted)]
         sums = torch.zeros(len(names) + 1, dtype=torch.float64, device=self.device)
         for index in ordered_batches(val.size, self.config.batch_size, self.context):
             batch = val.batch(index)
             with autocast(self.config.precision, self.device):
-                terms = self.objective.terms(self.modality, model, batch, generator)
+                terms = model(batch, terms=self.objective.wanted, generator=generator).terms
                 loss = self.objective.loss(terms, 1.0)
             values = torch.stack([loss, *(terms[name] for name in names[1:])]).double()
             sums[:-1] += values * batch.size
@@ -443,6 +489,7 @@ class LoopTrainer(Trainer):
             "train_size": session.train_size,
             "world_size": self.context.world_size,
             "trainer": self.name,
+            "fingerprint": self.run.fingerprint(),
             "rng": states,
         }
         optimizer_state = {
@@ -457,14 +504,24 @@ class LoopTrainer(Trainer):
             optimizer_state=optimizer_state,
             tokenizer=self.tokenizer,
         )
-        save_checkpoint(self.checkpoints / "last", **payload)
+        save_checkpoint(self.run.last, **payload)
         if best:
-            save_checkpoint(self.checkpoints / "best", **payload)
+            save_checkpoint(self.run.best, **payload)
         keep = self.config.checkpoint.keep_last
         if keep > 0:
-            save_checkpoint(self.checkpoints / f"step-{progress.step:07d}", **payload)
-            for old in sorted(self.checkpoints.glob("step-*"))[:-keep]:
+            save_checkpoint(self.run.step_checkpoint(progress.step), **payload)
+            for old in self.run.step_checkpoints()[:-keep]:
                 remove_checkpoint(old)
+
+    def _saved_state(self) -> str | None:
+        """Which checkpoint holds the last good state, in words (``None`` before the first one)."""
+        for path in self._resume_candidates():
+            try:
+                state = read_state(path)
+            except CheckpointError:
+                continue
+            return f"{path} (step {state['step']}, epoch {state['epoch']})"
+        return None
 
 
 def _postfix(record: dict[str, Any]) -> str:

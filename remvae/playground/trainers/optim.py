@@ -111,3 +111,16 @@ def build_lr_scheduler(
             f"lr_scheduler {name}: {max(total_steps, 1)} training steps are too few for its phases "
             f"(options {options}); train longer or choose another lr_scheduler"
         ) from None
+
+
+def lr_sequence(name: str, options: dict[str, Any], lr: float, total_steps: int, steps: int) -> list[float]:
+    """The learning rate of each of the first ``steps`` optimizer steps of a run ``total_steps`` long."""
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
+    scheduler = build_lr_scheduler(name, options, optimizer, lr, total_steps)
+    rates = []
+    for _ in range(steps):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+    return rates

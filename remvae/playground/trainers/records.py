@@ -1,4 +1,4 @@
-"""What a run writes besides checkpoints: metrics (JSON lines, TensorBoard), summary, environment."""
+"""What a run writes besides checkpoints: metrics (JSON lines) and the environment it ran in."""
 
 from __future__ import annotations
 
@@ -13,25 +13,19 @@ from typing import Any
 
 import torch
 
+from remvae.core.runfolder import RunFolder, StorageError, describe_os_error, write_bytes
+
 ENVIRONMENT_PACKAGES = ("torch", "torchvision", "remvae", "xlstm", "numpy", "safetensors", "pydantic")
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and a rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _drop_records_after(path: Path, step: int) -> None:
     """Keep only the records of steps up to ``step``: a resumed run logs the later ones again."""
     if not path.is_file():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines() if _step_of(line) <= step]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-    os.replace(tmp, path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines if _step_of(line) <= step]
+    if len(kept) < len(lines):
+        write_bytes(path, "".join(line + "\n" for line in kept).encode("utf-8"))
 
 
 def _step_of(line: str) -> float:
@@ -42,49 +36,44 @@ def _step_of(line: str) -> float:
 
 
 class MetricsLog:
-    """Appends one JSON object per logged step to ``metrics/train.jsonl`` (and TensorBoard if installed).
+    """Appends one JSON object per logged step to ``metrics/train.jsonl`` and per epoch to ``validation.jsonl``.
 
     ``after_step``: the step training (re)starts from; records of later steps, left by a run that was
     killed after its last checkpoint, are removed first.
     """
 
-    def __init__(self, run_dir: Path, after_step: int = 0, tensorboard: bool = True) -> None:
-        self.path = run_dir / "metrics" / "train.jsonl"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for path in (self.path, self.path.with_name("validation.jsonl")):
-            _drop_records_after(path, after_step)
-        self._file = self.path.open("a", encoding="utf-8")
-        self._writer = None
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:  # the tensorboard package is optional
-                SummaryWriter = None
-            if SummaryWriter is not None:
-                self._writer = SummaryWriter(log_dir=str(run_dir / "logs" / "tensorboard"))
+    def __init__(self, run: RunFolder, after_step: int = 0) -> None:
+        self.run = run
+        try:
+            run.metrics.mkdir(parents=True, exist_ok=True)
+            for path in (run.train_log, run.validation_log):
+                _drop_records_after(path, after_step)
+            self._file = run.train_log.open("a", encoding="utf-8")
+        except OSError as error:
+            raise StorageError(error.errno, f"{run.metrics}: cannot write ({describe_os_error(error)})") from None
 
     def log(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
-        if self._writer is not None:
-            step = record["step"]
-            for key, value in record.items():
-                if key != "step" and isinstance(value, (int, float)):
-                    self._writer.add_scalar(f"train/{key}", value, step)
+        self._append(self._file, record)
 
     def log_validation(self, record: dict[str, Any]) -> None:
-        path = self.path.with_name("validation.jsonl")
-        with path.open("a", encoding="utf-8") as handle:
+        try:
+            with self.run.validation_log.open("a", encoding="utf-8") as handle:
+                self._append(handle, record)
+        except OSError as error:
+            raise StorageError(error.errno, f"{self.run.validation_log}: cannot write ({describe_os_error(error)})") from None
+
+    def _append(self, handle: Any, record: dict[str, Any]) -> None:
+        try:
             handle.write(json.dumps(record) + "\n")
-        if self._writer is not None:
-            for key, value in record.items():
-                if key not in ("step", "epoch") and isinstance(value, (int, float)):
-                    self._writer.add_scalar(f"validation/{key}", value, record["step"])
+            handle.flush()
+        except OSError as error:
+            raise StorageError(error.errno, f"{handle.name}: cannot write ({describe_os_error(error)})") from None
 
     def close(self) -> None:
-        self._file.close()
-        if self._writer is not None:
-            self._writer.close()
+        try:
+            self._file.close()
+        except OSError:
+            pass
 
 
 def _version(package: str) -> str | None:

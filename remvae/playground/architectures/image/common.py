@@ -8,7 +8,8 @@ from pydantic import Field, PositiveFloat, PositiveInt
 from torch import Tensor, nn
 
 from remvae.core.config import ComponentConfig
-from remvae.core.vae import Decoder, Encoder, ImageVAE, Posterior
+from remvae.core.distributions import Posterior
+from remvae.core.vae import Decoder, Encoder, ImageVAE
 
 Activation = Literal["relu", "leaky_relu", "elu", "gelu", "silu", "tanh"]
 

@@ -7,7 +7,8 @@ from typing import Callable
 from torch import Tensor, nn
 
 from remvae.core.registry import ARCHITECTURES
-from remvae.core.vae import Decoder, Encoder, ImageVAE, Posterior
+from remvae.core.distributions import Posterior
+from remvae.core.vae import Decoder, Encoder, ImageVAE
 from remvae.playground.architectures.image.common import GaussianHead, activation, check_images, image_vae
 from remvae.playground.architectures.image.conv_config import STRIDE, ConvConfig, output_padding, padding
 

@@ -10,7 +10,8 @@ from pydantic import Field, PositiveInt
 from torch import Tensor, nn
 
 from remvae.core.config import ComponentConfig
-from remvae.core.vae import Posterior, TextDecoder, TextEncoder, TextVAE
+from remvae.core.distributions import Posterior
+from remvae.core.vae import TextDecoder, TextEncoder, TextVAE
 from remvae.text.tokenizer import Tokenizer
 
 
@@ -30,6 +31,12 @@ class TextArchitectureConfig(ComponentConfig):
         True, description="give the decoder z with every input token (concatenated by RNNs, added by xLSTM)"
     )
     min_logvar: float | None = Field(None, description="soft floor on the posterior log-variance (none by default)")
+    word_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="share of decoder input words replaced by <unk> while training"
+    )
+    decoding: Literal["teacher_forcing", "free_running"] = Field(
+        "teacher_forcing", description="what the decoder reads while training: the true or its own previous token"
+    )
 
 
 class PosteriorHead(nn.Module):
@@ -83,6 +90,8 @@ def text_vae(
         eos_id=tokenizer.eos_id,
         unk_id=tokenizer.unk_id,
         max_length=config.max_length,
+        word_dropout=config.word_dropout,
+        decoding=config.decoding,
     )
 
 

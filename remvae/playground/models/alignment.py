@@ -31,7 +31,7 @@ from torch import Tensor
 
 from remvae.core.config import ComponentConfig
 from remvae.core.registry import ALIGNMENTS
-from remvae.core.vae import Posterior
+from remvae.core.distributions import Posterior
 
 Reduction = Literal["mean", "sum"]
 Direction = Literal["image_to_text", "text_to_image"]
