@@ -13,7 +13,6 @@ from remvae import experiment
 from remvae.core.checkpoint import CheckpointError
 from remvae.core.registry import TRAINERS
 from remvae.core.checkpoint import load_checkpoint, save_checkpoint
-from remvae.core.model import Batch
 from remvae.core.runfolder import RunFolder, RunFolderError
 from remvae.modelspec import ModelSpec
 

@@ -181,6 +181,10 @@ def run_evaluators(
                 log(f"{name}: {seconds:.1f} s")
     finally:
         ctx.model.train(was_training)
+    if path is not None and not evaluators:  # records the checkpoint evaluated, so the stage counts as done
+        document["remvae_version"] = __version__
+        document["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_json(path, document)
     return document
 
 

@@ -177,8 +177,7 @@ def stage_environment(base: Mapping[str, str]) -> dict[str, str]:
     """``base`` with unbuffered output and, unless ``base`` sets it, ``OMP_WAIT_POLICY=PASSIVE``.
 
     OpenMP's default lets idle threads spin; with another job on the CPU, a spinning team waits on its
-    descheduled members at every small kernel, which slowed the quickstart's training about twofold
-    beside one other training job (and far more at times) on the 2-core development machine.
+    descheduled members at every small kernel, so small-kernel training slows down severalfold.
     """
     return {"OMP_WAIT_POLICY": "PASSIVE", **base, "PYTHONUNBUFFERED": "1"}
 

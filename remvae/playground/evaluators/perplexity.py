@@ -16,7 +16,6 @@ from typing import Any, Literal
 
 import torch
 from pydantic import Field
-from torch import Tensor
 
 from remvae.core.config import ComponentConfig
 from remvae.core.evaluator import EvaluationContext, EvaluationError, Evaluator

@@ -24,8 +24,7 @@ image encoder's posteriors towards it (which would blur the image VAE).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 from torch import Tensor
 
@@ -38,13 +37,18 @@ Direction = Literal["image_to_text", "text_to_image"]
 Detach = Literal["none", "image", "text"]
 
 
-def _reduce(per_dim: Tensor, reduction: Reduction) -> Tensor:
-    return per_dim.mean(dim=-1) if reduction == "mean" else per_dim.sum(dim=-1)
+class Alignment:
+    """``(a, b) -> [B]``: a per-dimension discrepancy of the two posteriors, reduced over the latent dimensions,
+    with the posterior ``detach`` names cut from the graph."""
 
+    def __init__(self, per_dim: Callable[[Posterior, Posterior], Tensor], reduction: Reduction, detach: Detach) -> None:
+        self.per_dim, self.reduction, self.detach = per_dim, reduction, detach
 
-def _detached(a: Posterior, b: Posterior, detach: Detach) -> tuple[Posterior, Posterior]:
-    """``(a, b)`` with the image (``a``) or text (``b``) posterior cut from the graph."""
-    return (a.detach() if detach == "image" else a), (b.detach() if detach == "text" else b)
+    def __call__(self, a: Posterior, b: Posterior) -> Tensor:
+        a = a.detach() if self.detach == "image" else a
+        b = b.detach() if self.detach == "text" else b
+        per_dim = self.per_dim(a, b)
+        return per_dim.mean(dim=-1) if self.reduction == "mean" else per_dim.sum(dim=-1)
 
 
 class AlignmentConfig(ComponentConfig):
@@ -55,44 +59,31 @@ class ReferenceConfig(AlignmentConfig):
     reduction: Reduction = "mean"
 
 
-@dataclass(frozen=True)
-class ReferenceAlignment:
-    reduction: Reduction = "mean"
-    detach: Detach = "none"
-
-    def __call__(self, a: Posterior, b: Posterior) -> Tensor:
-        a, b = _detached(a, b, self.detach)
-        return _reduce((a.mean - b.mean).pow(2) + (a.std - b.std).pow(2), self.reduction)
+def _squared_differences(a: Posterior, b: Posterior) -> Tensor:
+    return (a.mean - b.mean).pow(2) + (a.std - b.std).pow(2)
 
 
 @ALIGNMENTS.register("reference", config=ReferenceConfig)
-def build_reference(config: ReferenceConfig) -> ReferenceAlignment:
+def build_reference(config: ReferenceConfig) -> Alignment:
     """L = (1/D) sum_d (mu_a - mu_b)^2 + (1/D) sum_d (sigma_a - sigma_b)^2 (the reference's two MSEs)."""
-    return ReferenceAlignment(config.reduction, config.detach)
+    return Alignment(_squared_differences, config.reduction, config.detach)
 
 
 class SymmetricKLConfig(AlignmentConfig):
     reduction: Reduction = "sum"
 
 
-@dataclass(frozen=True)
-class SymmetricKL:
-    reduction: Reduction = "sum"
-    detach: Detach = "none"
-
-    def __call__(self, a: Posterior, b: Posterior) -> Tensor:
-        a, b = _detached(a, b, self.detach)
-        var_a, var_b = a.variance, b.variance
-        diff2 = (a.mean - b.mean).pow(2)
-        # the log-variance terms of the two KLs cancel
-        per_dim = 0.5 * ((var_a + diff2) / var_b + (var_b + diff2) / var_a) - 1.0
-        return _reduce(per_dim, self.reduction)
+def _symmetric_kl(a: Posterior, b: Posterior) -> Tensor:
+    var_a, var_b = a.variance, b.variance
+    diff2 = (a.mean - b.mean).pow(2)
+    # the log-variance terms of the two KLs cancel
+    return 0.5 * ((var_a + diff2) / var_b + (var_b + diff2) / var_a) - 1.0
 
 
 @ALIGNMENTS.register("symmetric_kl", config=SymmetricKLConfig)
-def build_symmetric_kl(config: SymmetricKLConfig) -> SymmetricKL:
+def build_symmetric_kl(config: SymmetricKLConfig) -> Alignment:
     """L = KL(q_a||q_b) + KL(q_b||q_a) = sum_d [(s_a^2 + dmu^2) / (2 s_b^2) + (s_b^2 + dmu^2) / (2 s_a^2) - 1]."""
-    return SymmetricKL(config.reduction, config.detach)
+    return Alignment(_symmetric_kl, config.reduction, config.detach)
 
 
 class KLConfig(AlignmentConfig):
@@ -100,20 +91,15 @@ class KLConfig(AlignmentConfig):
     reduction: Reduction = "sum"
 
 
-@dataclass(frozen=True)
-class KL:
-    direction: Direction = "image_to_text"
-    reduction: Reduction = "sum"
-    detach: Detach = "none"
+def _kl(p: Posterior, q: Posterior) -> Tensor:
+    return 0.5 * (q.logvar - p.logvar + (p.variance + (p.mean - q.mean).pow(2)) / q.variance - 1.0)
 
-    def __call__(self, a: Posterior, b: Posterior) -> Tensor:
-        a, b = _detached(a, b, self.detach)
-        p, q = (a, b) if self.direction == "image_to_text" else (b, a)
-        per_dim = 0.5 * (q.logvar - p.logvar + (p.variance + (p.mean - q.mean).pow(2)) / q.variance - 1.0)
-        return _reduce(per_dim, self.reduction)
+
+def _reverse_kl(a: Posterior, b: Posterior) -> Tensor:
+    return _kl(b, a)
 
 
 @ALIGNMENTS.register("kl", config=KLConfig)
-def build_kl(config: KLConfig) -> KL:
+def build_kl(config: KLConfig) -> Alignment:
     """L = KL(q_img || q_txt) = sum_d [log(s_txt / s_img) + (s_img^2 + dmu^2) / (2 s_txt^2) - 1/2] (or the reverse)."""
-    return KL(config.direction, config.reduction, config.detach)
+    return Alignment(_kl if config.direction == "image_to_text" else _reverse_kl, config.reduction, config.detach)

@@ -21,7 +21,7 @@ import math
 import torch
 import torch.nn.functional as F
 from pydantic import Field, PositiveInt
-from torch import Tensor, nn
+from torch import nn
 
 from remvae.core.config import ComponentConfig
 from remvae.core.distributions import FullGaussian, Posterior

@@ -16,7 +16,6 @@ the model config, the vocabulary and how the LM was trained and how good it is o
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -25,12 +24,12 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from remvae.core.config import ComponentConfig, format_validation_error
 from remvae.playground.evaluators.judges.judge import JudgeError
-from remvae.playground.evaluators.judges.store import _atomic, search_dirs
+from remvae.playground.evaluators.judges.store import find_record, read_record, save_weights_and_record
 from remvae.text.batch import TextBatch
 from remvae.text.tokenizer import Tokenizer, TokenizerError
 
@@ -141,10 +140,6 @@ class CaptionLM(nn.Module):
 
 def save_caption_lm(model: CaptionLM, info: CaptionLMInfo, out_dir: str | Path, name: str) -> CaptionLMInfo:
     """Write ``out_dir/name.safetensors`` (fp16) and ``out_dir/name.json`` atomically; return ``info`` with its path."""
-    out = Path(out_dir).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
-    state = {key: value.detach().half().contiguous() for key, value in model.state_dict().items()}
-    _atomic(out / f"{name}.safetensors", lambda tmp: save_file(state, str(tmp), metadata={"format": FORMAT}))
     record = {
         "format": FORMAT,
         "version": VERSION,
@@ -153,41 +148,18 @@ def save_caption_lm(model: CaptionLM, info: CaptionLMInfo, out_dir: str | Path, 
         "vocabulary": model.tokenizer.itos,
         **info.model_dump(exclude={"dataset"}),
     }
-    text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
-    _atomic(out / f"{name}.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    return info.model_copy(update={"path": str(out / f"{name}.json")})
+    path = save_weights_and_record(model.state_dict(), record, out_dir, name)
+    return info.model_copy(update={"path": str(path)})
 
 
 def find_caption_lm(name_or_path: str | Path) -> Path:
     """The JSON file of a caption LM given as a ``.json``/``.safetensors`` path or a name (``mnist_lm``)."""
-    path = Path(name_or_path).expanduser()
-    if path.suffix in (".json", ".safetensors"):
-        if not path.with_suffix(".json").is_file():
-            raise CaptionLMError(f"caption LM {str(name_or_path)!r}: {path.with_suffix('.json')} not found")
-        return path.with_suffix(".json")
-    looked = search_dirs()
-    for folder in looked:
-        if (folder / f"{name_or_path}.json").is_file():
-            return folder / f"{name_or_path}.json"
-    known = sorted({p.stem for folder in looked if folder.is_dir() for p in folder.glob("*_lm.json")})
-    raise CaptionLMError(
-        f"caption LM {str(name_or_path)!r} not found in {', '.join(str(f) for f in looked)} "
-        f"(known: {', '.join(known) or 'none'}); train one with train_caption_lm or pass a path"
-    )
+    return find_record(name_or_path, "caption LM", "*_lm.json", "train one with train_caption_lm or pass a path",
+                       CaptionLMError)
 
 
 def _read_record(json_path: Path) -> dict[str, Any]:
-    try:
-        record = json.loads(json_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CaptionLMError(f"{json_path}: cannot read caption LM metadata ({error})") from None
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise CaptionLMError(f'{json_path}: not a remvae caption LM (expected "format": {FORMAT!r})')
-    if record.get("version") != VERSION:
-        raise CaptionLMError(
-            f"{json_path}: caption LM version {record.get('version')!r} is not supported (expected {VERSION})"
-        )
-    return record
+    return read_record(json_path, FORMAT, VERSION, "caption LM", CaptionLMError)
 
 
 def _build(json_path: Path, record: dict[str, Any]) -> CaptionLM:

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from pydantic import ValidationError
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
+from torch import Tensor
 
 from remvae.core.config import format_validation_error
+from remvae.core.runfolder import write_bytes
 from remvae.playground.evaluators.judges.judge import Judge, JudgeError
 from remvae.playground.evaluators.judges.network import JudgeCNN, JudgeNetworkConfig
 
@@ -45,63 +47,69 @@ def default_judge_dir() -> Path:
 
 def save_judge(network: JudgeCNN, out_dir: str | Path, name: str, metadata: dict[str, Any]) -> Path:
     """Write ``out_dir/name.safetensors`` (floats as fp16) and ``out_dir/name.json``; return the JSON path."""
-    out = Path(out_dir).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
-    state = {
-        key: (value.half() if value.is_floating_point() else value).contiguous()
-        for key, value in network.state_dict().items()
-    }
-    _atomic(out / f"{name}.safetensors", lambda tmp: save_file(state, str(tmp), metadata={"format": FORMAT}))
     record = {"format": FORMAT, "version": VERSION, "name": name, "network": network.config.model_dump(), **metadata}
-    _atomic(out / f"{name}.json", lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8"))
+    return save_weights_and_record(network.state_dict(), record, out_dir, name)
+
+
+def save_weights_and_record(state: dict[str, Tensor], record: dict[str, Any], out_dir: str | Path, name: str) -> Path:
+    """``out_dir/name.safetensors`` (floating tensors as fp16) and ``out_dir/name.json``, each written atomically and
+    readable by every user (shipped files); returns the JSON path."""
+    out = Path(out_dir).expanduser()
+    half = {key: (value.detach().half() if value.is_floating_point() else value).contiguous() for key, value in state.items()}
+    mode = 0o666 & ~_umask()
+    write_bytes(out / f"{name}.safetensors", safetensors_bytes(half, metadata={"format": str(record["format"])}), mode)
+    write_bytes(out / f"{name}.json", (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8"), mode)
     return out / f"{name}.json"
 
 
-def _atomic(path: Path, write: Callable[[Path], object]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide shipped judges from other users
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
-def find_judge_file(name_or_path: str | Path) -> Path:
-    """The JSON file of a judge given as a path (``.json``/``.safetensors``) or a name; else :class:`JudgeError`."""
+def find_record(name_or_path: str | Path, what: str, pattern: str, hint: str, error: type[JudgeError]) -> Path:
+    """The JSON file of a ``what`` (judge, caption LM) given as a ``.json``/``.safetensors`` path or a name searched
+    in :func:`search_dirs`; ``error`` names where it looked, the known names (``pattern``) and ``hint``."""
     path = Path(name_or_path).expanduser()
     if path.suffix in (".json", ".safetensors"):
         json_path = path.with_suffix(".json")
         if not json_path.is_file():
-            raise JudgeError(f"judge {str(name_or_path)!r}: {json_path} not found")
+            raise error(f"{what} {str(name_or_path)!r}: {json_path} not found")
         return json_path
-    name = str(name_or_path)
     looked = search_dirs()
     for folder in looked:
-        candidate = folder / f"{name}.json"
+        candidate = folder / f"{name_or_path}.json"
         if candidate.is_file():
             return candidate
-    known = sorted({p.stem for folder in looked if folder.is_dir() for p in folder.glob("*.json")})
-    raise JudgeError(
-        f"judge {name!r} not found in {', '.join(str(f) for f in looked)} (known: {', '.join(known) or 'none'}); "
-        f"train one with `remvae judge train --dataset {name}` or pass a path"
+    known = sorted({p.stem for folder in looked if folder.is_dir() for p in folder.glob(pattern)})
+    raise error(
+        f"{what} {str(name_or_path)!r} not found in {', '.join(str(f) for f in looked)} "
+        f"(known: {', '.join(known) or 'none'}); {hint}"
     )
 
 
-def read_judge_record(json_path: Path) -> dict[str, Any]:
+def read_record(json_path: Path, format: str, version: int, what: str, error: type[JudgeError]) -> dict[str, Any]:
+    """The metadata of a saved ``what``, checked to be of ``format`` and ``version``; ``error`` otherwise."""
     try:
         record = json.loads(json_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise JudgeError(f"{json_path}: cannot read judge metadata ({error})") from None
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise JudgeError(f'{json_path}: not a remvae judge (expected "format": {FORMAT!r})')
-    if record.get("version") != VERSION:
-        raise JudgeError(f"{json_path}: judge version {record.get('version')!r} is not supported (expected {VERSION})")
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as problem:
+        raise error(f"{json_path}: cannot read {what} metadata ({problem})") from None
+    if not isinstance(record, dict) or record.get("format") != format:
+        raise error(f'{json_path}: not a remvae {what} (expected "format": {format!r})')
+    if record.get("version") != version:
+        raise error(f"{json_path}: {what} version {record.get('version')!r} is not supported (expected {version})")
     return record
+
+
+def find_judge_file(name_or_path: str | Path) -> Path:
+    """The JSON file of a judge given as a path (``.json``/``.safetensors``) or a name; else :class:`JudgeError`."""
+    return find_record(name_or_path, "judge", "*.json",
+                       f"train one with `remvae judge train --dataset {name_or_path}` or pass a path", JudgeError)
+
+
+def read_judge_record(json_path: Path) -> dict[str, Any]:
+    return read_record(json_path, FORMAT, VERSION, "judge", JudgeError)
 
 
 def load_judge(name_or_path: str | Path, device: str | torch.device = "cpu") -> Judge:
