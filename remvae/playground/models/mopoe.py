@@ -4,13 +4,15 @@ modalities of each subset's product of experts.
 A subset s's posterior is the normalised product of its modalities' encoder Gaussians (the paper's
 PoE, without a prior expert), and the joint posterior is their uniform mixture; for two modalities
 
-    q~(z | x_img) = q(z | x_img),   q~(z | x_txt) = q(z | x_txt),   q~(z | x_img, x_txt) = q(z | x_img) q(z | x_txt) / Z,
+    q~(z | x_img) = q(z | x_img),   q~(z | x_txt) = q(z | x_txt),
+    q~(z | x_img, x_txt) = q(z | x_img) q(z | x_txt) / Z,
     q(z | X) = 1/3 [ q~(z | x_img) + q~(z | x_txt) + q~(z | x_img, x_txt) ].
 
 The ELBO, with the mixture's KL replaced by the paper's upper bound (KL is convex in its first argument),
 the mean of the subsets' KLs:
 
-    ELBO = E_{z ~ q(z | X)}[ log p(x_img | z) + log p(x_txt | z) ] - 1/3 sum_s KL(q~(z | X_s) || p(z)),   p(z) = N(0, I),
+    ELBO = E_{z ~ q(z | X)}[ log p(x_img | z) + log p(x_txt | z) ] - 1/3 sum_s KL(q~(z | X_s) || p(z)),
+    p(z) = N(0, I),
 
 estimated with one z per pair from the mixture (its subset drawn uniformly from the generator). -ELBO is
 the sum of the terms (batch means of per-pair values)
