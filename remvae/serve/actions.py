@@ -25,6 +25,7 @@ from remvae.serve.limits import (
 )
 from remvae.serve.schemas import CaptionToImages, Endpoint, ImageToCaption, Interpolate, PriorSamples, Transfer
 
+
 def available_features(model: LoadedModel) -> dict[str, bool]:
     """Which features the model can serve: the cross-modal ones need both modalities, and
     ``transfer`` a ``transfer(images, texts)`` method as well."""
@@ -143,19 +144,19 @@ class Actions:
         return bounded_number("prior_scale", value, 0.0, self.limits.max_prior_scale)
 
     def _endpoint(self, field: str, end: Endpoint) -> str | Tensor:
-        if (end.caption is None) == (end.image is None):
-            raise InputError(BAD_REQUEST, field, "give either a caption or an image (exactly one)")
-        if end.caption is not None:
+        if end.caption is not None and end.image is None:
             self._require("text", f"{field}.caption")
             return bounded_caption(f"{field}.caption", end.caption, self.limits)
-        self._require("image", f"{field}.image")
-        return self._image(f"{field}.image", end.image)
+        if end.image is not None and end.caption is None:
+            self._require("image", f"{field}.image")
+            return self._image(f"{field}.image", end.image)
+        raise InputError(BAD_REQUEST, field, "give either a caption or an image (exactly one)")
 
     def _require(self, modality: str, field: str) -> None:
         if modality not in self.model.modalities:
-            raise InputError(
-                BAD_REQUEST, field, f"this model reads no {modality} (its modalities: {', '.join(self.model.modalities)})"
-            )
+            modalities = ", ".join(self.model.modalities)
+            raise InputError(BAD_REQUEST, field, f"this model reads no {modality} (its modalities: {modalities})")
+
 
 def _frames(samples: Samples) -> list[dict[str, str | None]]:
     """One ``{"image", "caption"}`` per latent; ``None`` for a modality the model lacks."""

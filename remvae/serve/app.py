@@ -45,6 +45,7 @@ ROUTES = {
     "prior_samples": "/api/prior-samples",
     "transfer": "/api/transfer",
 }
+"""Each feature's route; :class:`Actions` answers it with the method of the feature's name."""
 
 
 def create_app(model: LoadedModel, limits: Limits | None = None) -> FastAPI:

@@ -76,7 +76,8 @@ def _check_dimensions(field: str, width: int, height: int, limits: Limits) -> No
 
 
 def _too_many_bytes(field: str, size: int, limits: Limits) -> InputError:
-    return InputError(TOO_LARGE, field, f"the upload is {size:,} bytes; at most {limits.max_upload_bytes:,} are allowed")
+    allowed = limits.max_upload_bytes
+    return InputError(TOO_LARGE, field, f"the upload is {size:,} bytes; at most {allowed:,} are allowed")
 
 
 def _too_many_pixels(field: str, what: str, limits: Limits) -> InputError:

@@ -13,7 +13,7 @@ from typing import Sequence
 BAD_REQUEST, TOO_LARGE, UNSUPPORTED_TYPE = 400, 413, 415
 
 
-class InputError(ValueError):
+class InputError(Exception):
     """A request value outside what the server accepts: ``status``, the ``field`` and a one-line message."""
 
     def __init__(self, status: int, field: str, message: str) -> None:

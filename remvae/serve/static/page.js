@@ -125,7 +125,8 @@ function interpolate(modalities) {
     $(`interpolate-${which}-clear`).addEventListener("click", () => { $(`interpolate-${which}-file`).value = ""; });
   }
   action("interpolate", async () => {
-    const data = await api("/api/interpolate", { a: await end("a"), b: await end("b"), steps: number("interpolate-steps") });
+    const ends = { a: await end("a"), b: await end("b") };
+    const data = await api("/api/interpolate", { ...ends, steps: number("interpolate-steps") });
     $("interpolate-results").replaceChildren(...data.frames.map((frame) => figure(frame.image, frame.caption)));
   });
 }
