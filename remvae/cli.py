@@ -75,36 +75,46 @@ def _generate(experiment, force: bool) -> None:
             say(f"wrote {result.path}")
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    from remvae.args import load_experiment
-    from remvae.generator.preparation import prepare_run
+def _runs(args: argparse.Namespace):
+    """The experiment of ``args.args``, once per seed when ``--seeds`` or its ``seeds`` field asks for several."""
+    from remvae.args import experiment_for_seed, load_experiment
 
     experiment = load_experiment(args.args)
-    with experiment.run.lock("remvae generate", on_takeover=say):
-        prepare_run(experiment, fresh=args.fresh, force=args.force, say=say)
-        _generate(experiment, args.force)
-    say(f"scripts of {experiment.name!r} are in {experiment.run_dir}")
+    seeds = experiment.seeds(args.seeds)
+    return [experiment_for_seed(experiment, seed) for seed in seeds] if seeds else [experiment]
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from remvae.generator.preparation import prepare_run
+
+    for experiment in _runs(args):
+        with experiment.run.lock("remvae generate", on_takeover=say):
+            prepare_run(experiment, fresh=args.fresh, force=args.force, say=say)
+            _generate(experiment, args.force)
+        say(f"scripts of {experiment.name!r} are in {experiment.run_dir}")
     return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from remvae.args import load_experiment
     from remvae.generator.preparation import prepare_run
     from remvae.generator.stages import STAGES, completion, run_stage
 
-    experiment = load_experiment(args.args)
-    run = experiment.run
-    with run.lock("remvae run", on_takeover=say):
-        prepare_run(experiment, fresh=args.fresh, force=args.force, say=say)
-        _generate(experiment, args.force)
-        for stage in STAGES:
-            done = completion(stage, experiment)
-            if done is not None:
-                say(f"{stage}: complete ({done}), skipped")
-                continue
-            say(f"{stage}: running (log: {run.log(stage)})")
-            run_stage(stage, run, echo=not args.quiet)
-    say(f"done: {experiment.run_dir}")
+    runs = _runs(args)
+    for experiment in runs:
+        run = experiment.run
+        with run.lock("remvae run", on_takeover=say):
+            prepare_run(experiment, fresh=args.fresh, force=args.force, say=say)
+            _generate(experiment, args.force)
+            for stage in STAGES:
+                done = completion(stage, experiment)
+                if done is not None:
+                    say(f"{stage}: complete ({done}), skipped")
+                    continue
+                say(f"{stage}: running (log: {run.log(stage)})")
+                run_stage(stage, run, echo=not args.quiet)
+        say(f"done: {experiment.run_dir}")
+    if len(runs) > 1:
+        say(f"{len(runs)} seeds in {runs[0].run_dir.parent}; compare them with `remvae compare {runs[0].run_dir.parent.parent}`")
     return EXIT_OK
 
 
@@ -161,6 +171,13 @@ def cmd_judge_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _count(text: str) -> int:
+    """A positive whole number (argparse type)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="remvae",
@@ -184,11 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("args", metavar="ARGS")
     sub.add_argument("--force", action="store_true", help=force_help)
     sub.add_argument("--fresh", action="store_true", help=fresh_help)
+    sub.add_argument("--seeds", type=_count, metavar="N", help="one run per trainer seed 0..N-1, in <output>/seeds/")
     sub = add("run", cmd_run, "validate, generate, train, visualize, eval, report (skipping completed stages)")
     sub.add_argument("args", metavar="ARGS")
     sub.add_argument("--force", action="store_true", help=force_help)
     sub.add_argument("--fresh", action="store_true", help=fresh_help)
     sub.add_argument("--quiet", "-q", action="store_true", help="only write the stages' output to their logs")
+    sub.add_argument("--seeds", type=_count, metavar="N", help="one run per trainer seed 0..N-1, in <output>/seeds/")
     sub = add("upgrade", cmd_upgrade, "rewrite an args.json of remvae 0.1 in the current form (keeping the original)")
     sub.add_argument("args", metavar="ARGS")
     for stage, help in (

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from remvae.core.data import ImageTextDataset
 from remvae.core.registry import EVALUATORS, READERS
 from remvae.text.tokenizer import Tokenizer
@@ -17,18 +15,16 @@ from remvae.text.tokenizer import Tokenizer
 # Data.
 
 
-def read_split(reader: str, config: dict[str, Any], train: bool, length: int | None = None) -> ImageTextDataset:
-    """One split of a reader: its ``train`` (or ``split``) field set, and at most ``length`` items.
+def read_split(reader: str, config: dict[str, Any], split: str, length: int | None = None) -> ImageTextDataset:
+    """One split (``train``, ``validation`` or ``test``) of a reader, at most ``length`` items of it.
 
-    Readers with a ``length`` field draw their own seeded subset; for the others the first
-    ``length`` items are kept.
+    Readers with a ``length`` field draw their own seeded subset; for the others the first ``length``
+    items are kept.
     """
     fields = READERS.get(reader).config.model_fields
-    options = dict(config)
-    if "train" in fields:
-        options["train"] = train
-    elif "split" in fields:
-        options["split"] = "train" if train else "test"
+    if "split" not in fields:
+        raise ValueError(f"reader {reader!r} has no train / validation / test splits; an image-text experiment needs them")
+    options = {**config, "split": split}
     if "length" in fields:
         options["length"] = length
     dataset = READERS.build(reader, options)
@@ -42,28 +38,19 @@ def read_split(reader: str, config: dict[str, Any], train: bool, length: int | N
 
 
 def training_data(
-    reader: str,
-    config: dict[str, Any],
-    train_length: int | None = None,
-    validation_length: int = 0,
-    seed: int = 0,
+    reader: str, config: dict[str, Any], train_length: int | None = None, validation_length: int | None = None,
 ) -> tuple[ImageTextDataset, ImageTextDataset | None]:
-    """``(train, validation)``: ``train_length + validation_length`` items of the training split,
-    of which a seeded random ``validation_length`` are held out for validation."""
-    total = None if train_length is None else train_length + validation_length
-    dataset = read_split(reader, config, train=True, length=total)
-    if validation_length == 0:
-        return dataset, None
-    if validation_length >= len(dataset):
-        raise ValueError(f"validation_length {validation_length} leaves nothing of the {len(dataset)} training items")
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
-    keep = len(dataset) - validation_length
-    return dataset.subset(order[:keep].sort().values), dataset.subset(order[keep:].sort().values)
+    """``(train, validation)``: the reader's train split and its fixed validation split (``train_length`` and
+    ``validation_length`` items of them when given; no validation set when ``validation_length`` is 0).
+    Training and every choice made during it read only these two; the test split is for the evaluation."""
+    train = read_split(reader, config, "train", train_length)
+    validation = None if validation_length == 0 else read_split(reader, config, "validation", validation_length)
+    return train, validation
 
 
 def test_data(reader: str, config: dict[str, Any], test_length: int | None = None) -> ImageTextDataset:
-    """The test split (``test_length`` items of it when given)."""
-    return read_split(reader, config, train=False, length=test_length)
+    """The test split (``test_length`` items of it when given): read by the evaluation, once training is over."""
+    return read_split(reader, config, "test", test_length)
 
 
 def fit_tokenizer(dataset: ImageTextDataset) -> Tokenizer:

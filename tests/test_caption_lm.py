@@ -94,7 +94,7 @@ def test_training_on_bundled_captions_learns_their_grammar(bundled):
     vocabulary = len(model.tokenizer)
     assert info.validation_perplexity < 3.0 < vocabulary / 5  # the caption generator's own is 2.45
     assert model.perplexity(validation) == pytest.approx(info.validation_perplexity, rel=1e-6)  # what was saved
-    test = READERS.build("bundled_digits", {"train": False}).captions
+    test = READERS.build("bundled_digits", {"split": "test"}).captions
     assert model.perplexity(test) == pytest.approx(info.validation_perplexity, rel=0.05)
     rng = random.Random(0)
     shuffled = [" ".join(rng.sample(words, len(words))) for words in (c.split() for c in validation)]

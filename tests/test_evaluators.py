@@ -61,8 +61,8 @@ def train_briefly(model: MultimodalModel, data: ImageTextDataset, tokenizer: Tok
 
 @pytest.fixture(scope="session")
 def digits():
-    train = READERS.build("bundled_digits", {"train": True})
-    test = READERS.build("bundled_digits", {"train": False})
+    train = READERS.build("bundled_digits", {"split": "train"})
+    test = READERS.build("bundled_digits", {"split": "test"})
     return train, test, Tokenizer.fit(train.captions)
 
 
@@ -160,7 +160,7 @@ def test_latent_space_alignment_retrieval_probe_and_active_units(results):
             assert 0 <= values[key] <= 1
         assert values["retrieval_image_to_text_top1"] <= values["retrieval_image_to_text_top5"]
         assert 0 <= values["image_active_units"] <= values["latent_dim"] == 8
-        assert values["probe_train_n"] == 4000 and values["probe_fitted_on_train_set"] is True
+        assert values["probe_train_n"] == 3600 and values["probe_fitted_on_train_set"] is True
     assert trained["retrieval_image_to_text_top1"] > untrained["retrieval_image_to_text_top1"]
     assert trained["probe_image_accuracy"] > untrained["probe_image_accuracy"]
     assert trained["text_active_units"] > untrained["text_active_units"]  # an untrained text encoder barely moves
@@ -176,9 +176,12 @@ def test_eval_json_is_merged_and_written_atomically(models, digits, tmp_path):
     assert set(saved) == {"remvae_version", "created", "checkpoint", "evaluators"}
     assert set(saved["evaluators"]) == {"perplexity", "xm_sample"}  # the earlier result is kept
     entry = saved["evaluators"]["perplexity"]
-    assert set(entry) == {"metrics", "n", "seed", "judge", "config", "seconds"} and entry["config"] == {"k": 2}
+    assert set(entry) == {"metrics", "split", "n", "seed", "judge", "config", "items", "seconds"}
+    assert entry["config"] == {"k": 2} and entry["items"] == ["log_px", "tokens"] and entry["split"] == "test"
     assert entry["n"] == 40 and entry["seed"] == 3 and entry["judge"] is None and entry["metrics"]["k"] == 2
-    assert saved["evaluators"]["xm_sample"]["judge"]["name"] == "mnist"
+    judge = saved["evaluators"]["xm_sample"]["judge"]
+    assert judge["name"] == "mnist" and judge["split"] == "test"
+    assert judge["accuracy"] == saved["evaluators"]["xm_sample"]["metrics"]["judge_accuracy"]
     assert [p.name for p in path.parent.iterdir()] == ["eval.json"]  # no temporary file left behind
     other = run_evaluators(context, {"xm": EVALUATORS.build("cross_modal")}, path, checkpoint={"sha256": "another"})
     assert set(other["evaluators"]) == {"xm"}  # results of another checkpoint's model are not kept

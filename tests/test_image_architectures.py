@@ -161,7 +161,7 @@ def test_conv_vae_learns_real_mnist_at_the_reference_configuration():
     """56x56 MNIST, latent 30: the held-out reconstruction loss halves within 200 steps and beats the
     best z-independent decoder (the per-pixel mean image) by a clear margin, so z carries the digit."""
     root = shared_dataset("MNIST")
-    data = READERS.build("mnist", {"root": str(root), "train": False, "image_size": 56, "length": 2304, "seed": 0})
+    data = READERS.build("mnist", {"root": str(root), "split": "test", "image_size": 56, "length": 2304, "seed": 0})
     images = data.images.float() / 255
     train, held_out = images[:2048], images[2048:]
     torch.manual_seed(0)

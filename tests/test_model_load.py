@@ -21,7 +21,7 @@ from remvae.modelspec import ModelSpec
 def trained(tmp_path_factory):
     """A tiny model trained for one epoch the way train.py does it, with the in-memory model kept."""
     run_dir = tmp_path_factory.mktemp("run")
-    train_set, val_set = experiment.training_data("bundled_digits", {"image_size": 28}, 256, 64, seed=0)
+    train_set, val_set = experiment.training_data("bundled_digits", {"image_size": 28}, 256, 64)
     tokenizer = experiment.fit_tokenizer(train_set)
     spec = ModelSpec("aligned", {}, "conv", {"latent_dim": 8, "widths": [8, 16]}, "gru",
                      {"latent_dim": 8, "hidden_dim": 32, "word_dropout": 0.1})

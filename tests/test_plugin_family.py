@@ -4,13 +4,12 @@ one step through `remvae run` with no change to remvae."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 from conftest import REPO, tiny_args
+from plugins import install_plugin
 
 
 def _guide_code() -> str:
@@ -18,21 +17,8 @@ def _guide_code() -> str:
     return re.findall(r"```python\n(.*?)```", guide, flags=re.S)[0]
 
 
-def _install_plugin(site: Path) -> None:
-    """The guide's module and a distribution's metadata declaring it in the remvae.plugins group."""
-    (site / "my_family.py").write_text(_guide_code(), encoding="utf-8")
-    info = site / "my_family-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-family\nVersion: 0.1\n", encoding="utf-8")
-    (info / "entry_points.txt").write_text("[remvae.plugins]\nmy_family = my_family\n", encoding="utf-8")
-
-
 def test_a_plugin_family_is_listed_and_trains_through_remvae_run(tmp_path):
-    site = tmp_path / "site"
-    site.mkdir()
-    _install_plugin(site)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1"}
+    env = install_plugin(tmp_path / "site", "my_family", _guide_code())
     command = [sys.executable, "-m", "remvae.cli"]
     listed = subprocess.run([*command, "list"], env=env, capture_output=True, text=True, check=True).stdout
     assert re.search(r"mean_distance\s+Two VAEs whose posterior means are pulled together", listed)

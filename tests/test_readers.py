@@ -87,9 +87,9 @@ def test_every_reader_is_registered_with_a_config_and_a_description():
         assert entry.description and entry.config.model_fields
 
 
-@pytest.mark.parametrize("train, size", [(True, 4000), (False, 1000)])
-def test_bundled_digits_are_balanced_real_digits_captioned_by_label(train, size):
-    data = READERS.build("bundled_digits", {"train": train}, transform=lambda x: x * 2)
+@pytest.mark.parametrize("split, size", [("train", 3600), ("validation", 400), ("test", 1000)])
+def test_bundled_digits_are_balanced_real_digits_captioned_by_label(split, size):
+    data = READERS.build("bundled_digits", {"split": split}, transform=lambda x: x * 2)
     assert isinstance(data, ImageTextDataset) and len(data) == size
     assert data.images.shape == (size, 1, 28, 28) and data.images.dtype == torch.uint8
     assert data.labels.shape == (size,) and data.labels.dtype == torch.long
@@ -101,6 +101,26 @@ def test_bundled_digits_are_balanced_real_digits_captioned_by_label(train, size)
     image, caption = data[3]
     assert image.dtype == torch.float32 and image.max() == 2.0 and caption == data.captions[3]
     assert ImageDataset(data)[3].shape == (1, 28, 28)
+
+
+def test_the_validation_split_is_fixed_stratified_and_disjoint_from_train():
+    """The same held-out items whatever the run's seed; each class gives its share; none is also in train."""
+    def pixels(data):
+        return {bytes(image.numpy()) for image in data.images}
+
+    validation = READERS.build("bundled_digits", {"split": "validation", "seed": 0})
+    again = READERS.build("bundled_digits", {"split": "validation", "seed": 7})
+    assert torch.equal(validation.images, again.images) and torch.equal(validation.labels, again.labels)
+    assert torch.bincount(validation.labels).tolist() == [40] * 10
+    train = READERS.build("bundled_digits", {"split": "train"})
+    assert not pixels(validation) & pixels(train)
+    everything = READERS.build("bundled_digits", {"split": "train", "validation_size": 0})
+    assert pixels(validation) | pixels(train) == pixels(everything)
+    uneven = READERS.build("bundled_digits", {"split": "validation", "validation_size": 37})
+    counts = torch.bincount(uneven.labels, minlength=10)
+    assert int(counts.sum()) == 37 and int(counts.max() - counts.min()) <= 1
+    with pytest.raises(ConfigError, match=r"validation_size: 5000 is more than the 4000 items"):
+        READERS.build("bundled_digits", {"split": "validation", "validation_size": 5000})
 
 
 def test_bundled_files_are_package_data_and_small():
@@ -129,7 +149,7 @@ def test_template_choice_and_subset_are_seeded():
 @pytest.mark.parametrize("size", [8, 14, 56])
 def test_images_are_resized_once_to_image_size(size):
     native = BundledDigits(train=False, length=200)
-    resized = READERS.build("bundled_digits", {"train": False, "length": 200, "image_size": size})
+    resized = READERS.build("bundled_digits", {"split": "test", "length": 200, "image_size": size})
     assert resized.images.shape == (200, 1, size, size) and resized.images.dtype == torch.uint8
     assert resized.captions == native.captions
     # Antialiased resizing keeps the mean brightness of every image within a few grey levels.
@@ -197,7 +217,7 @@ def test_missing_data_gives_one_line_naming_where_it_looked_and_how_to_fix_it(tm
         ("celeba", "celeba", "list_attr_celeba.txt"),
     ):
         with pytest.raises(DataNotFoundError) as error:
-            READERS.build(reader, {"root": str(tmp_path / "empty"), "train": False} if reader != "celeba"
+            READERS.build(reader, {"root": str(tmp_path / "empty"), "split": "test"} if reader != "celeba"
                           else {"root": str(tmp_path / "empty")})
         message = str(error.value)
         assert "\n" not in message and str(tmp_path / "empty" / folder) in message and wanted in message
@@ -257,8 +277,8 @@ def test_download_goes_through_torchvision_into_the_cache_when_root_is_read_only
 def test_the_shared_read_only_root_is_never_written(shared_data):
     before = snapshot(shared_data)
     for reader, folder, config in (
-        ("mnist", "MNIST", {"train": False}),
-        ("fashion_mnist", "FashionMNIST", {"train": False}),
+        ("mnist", "MNIST", {"split": "test"}),
+        ("fashion_mnist", "FashionMNIST", {"split": "test"}),
         ("celeba", "celeba", {"split": "test", "length": 20}),
     ):
         if (shared_data / folder).is_dir():
@@ -271,12 +291,16 @@ def test_the_shared_read_only_root_is_never_written(shared_data):
 
 def test_mnist_reads_the_original_files():
     root = shared_dataset("MNIST")
-    train = MNISTCaptions(root, train=True)
-    assert train.images.shape == (60000, 1, 28, 28) and train.labels[0] == 5
-    assert torch.bincount(train.labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    whole = MNISTCaptions(root, train=True, validation_size=0)
+    assert whole.images.shape == (60000, 1, 28, 28) and whole.labels[0] == 5
+    assert torch.bincount(whole.labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     expected = raw_idx(root / "MNIST" / "raw" / "train-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28)
-    assert np.array_equal(train.images.numpy(), expected)
-    test = READERS.build("mnist", {"root": str(root), "train": False, "image_size": 32, "length": 500, "seed": 3})
+    assert np.array_equal(whole.images.numpy(), expected)
+    train, validation = MNISTCaptions(root, train=True), MNISTCaptions(root, split="validation")
+    assert len(train) == 55000 and len(validation) == 5000
+    counts = torch.bincount(validation.labels).tolist()  # each class its share of 5,000: 5000 * n_c / 60000
+    assert counts == [494, 562, 496, 511, 487, 452, 493, 522, 487, 496]  # largest remainders, ties in class order
+    test = READERS.build("mnist", {"root": str(root), "split": "test", "image_size": 32, "length": 500, "seed": 3})
     assert test.images.shape == (500, 1, 32, 32) and test.images.dtype == torch.uint8
     assert [MNIST_GRAMMAR.parse(c) for c in test.captions] == test.labels.tolist()
     assert all(path.suffix == ".gz" and path.is_relative_to(root) for path in test.source_files)
@@ -301,8 +325,8 @@ def test_the_bundled_digits_regenerate_byte_identically_from_real_mnist(tmp_path
     tool.make(root, tmp_path)
     for name in BUNDLED_FILES:
         assert (tmp_path / name).read_bytes() == bundled_folder().joinpath(name).read_bytes(), name
-    real = {bytes(row) for row in MNISTCaptions(root, train=True).images.flatten(1).numpy()}
-    assert all(bytes(row) in real for row in BundledDigits(train=True).images.flatten(1).numpy())
+    real = {bytes(row) for row in MNISTCaptions(root, train=True, validation_size=0).images.flatten(1).numpy()}
+    assert all(bytes(row) in real for row in BundledDigits(train=True, validation_size=0).images.flatten(1).numpy())
 
 
 # -- CelebA ---------------------------------------------------------------------------------------------------
@@ -329,25 +353,34 @@ def test_celeba_reads_faces_attributes_and_captions_that_parse_back():
     assert 60 < data.images.float().mean() < 160 and data.images.float().std() > 30
 
 
-def test_celeba_held_out_test_split_is_deterministic_and_disjoint():
+def test_celeba_splits_follow_the_partition_file_where_it_has_them():
+    partition = np.array([0, 0, 1, 2, 0, 1, 2, 0])
+    assert split_indices(partition, "train", 0.1, 0.1, 0).tolist() == [0, 1, 4, 7]
+    assert split_indices(partition, "validation", 0.1, 0.1, 0).tolist() == [2, 5]
+    assert split_indices(partition, "test", 0.1, 0.1, 0).tolist() == [3, 6]
+
+
+def test_celeba_held_out_splits_are_deterministic_and_disjoint():
     folder = shared_dataset("celeba") / "celeba"
     files, _ = read_attributes(folder / "list_attr_celeba.txt")
     partition = read_partition(folder / "list_eval_partition.txt", files)
     assert len(files) == 10000 and not partition.any()  # the shared subset: all official train
-    train, test = (split_indices(partition, split, 0.1, 0) for split in ("train", "test"))
-    assert len(train) == 9000 and len(test) == 1000
-    assert not set(train) & set(test) and set(train) | set(test) == set(range(10000))
-    assert np.array_equal(test, split_indices(partition, "test", 0.1, 0))
-    assert not np.array_equal(test, split_indices(partition, "test", 0.1, 1))
-    assert len(split_indices(partition, "test", 0.25, 0)) == 2500
+    train, validation, test = (split_indices(partition, split, 0.1, 0.1, 0) for split in ("train", "validation", "test"))
+    assert (len(train), len(validation), len(test)) == (8000, 1000, 1000)
+    assert not set(train) & set(test) and not set(train) & set(validation) and not set(validation) & set(test)
+    assert set(train) | set(validation) | set(test) == set(range(10000))
+    assert np.array_equal(test, split_indices(partition, "test", 0.1, 0.1, 0))
+    assert not np.array_equal(test, split_indices(partition, "test", 0.1, 0.1, 1))
+    assert np.array_equal(test, split_indices(partition, "test", 0.1, 0.0, 0))  # the test faces do not depend on it
+    assert len(split_indices(partition, "test", 0.25, 0.1, 0)) == 2500
     data = CelebACaptions(folder.parent, split="test", length=40, image_size=32, crop=1.0, attributes_per_caption=1)
     assert data.images.shape == (40, 3, 32, 32)
     assert set(data.files) <= {files[i] for i in test}
     assert all(int(CELEBA_GRAMMAR.parse(c).sum()) <= 2 for c in data.captions)
     again = CelebACaptions(folder.parent, split="test", length=40, image_size=32, crop=1.0, attributes_per_caption=1)
     assert again.files == data.files and again.captions == data.captions and torch.equal(again.images, data.images)
-    with pytest.raises(ConfigError, match="split: 'valid' has no images"):
-        CelebACaptions(folder.parent, split="valid")
+    with pytest.raises(ConfigError, match="split: 'validation' has no images"):
+        CelebACaptions(folder.parent, split="valid", validation_fraction=0)
 
 
 def test_celeba_grammar_names_every_attribute_and_the_example_reads_naturally():

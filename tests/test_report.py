@@ -75,8 +75,8 @@ def pdf_pages(path: Path) -> int:
 
 def tiny_judge() -> Judge:
     """A small CNN trained briefly on bundled digits: a real judge with its own measured test accuracy."""
-    train = READERS.build("bundled_digits", {"train": True, "length": 256})
-    test = READERS.build("bundled_digits", {"train": False, "length": 128})
+    train = READERS.build("bundled_digits", {"split": "train", "length": 256})
+    test = READERS.build("bundled_digits", {"split": "test", "length": 128})
     network_config = JudgeNetworkConfig(widths=[8, 16], convs_per_stage=1, hidden=32)
     network, accuracy = fit_judge(train, test, network_config, {"epochs": 2, "batch_size": 64}, log=lambda _: None)
     return Judge(network, name="tiny digits judge", image_size=28, channels=1, label_names=train.label_names,

@@ -413,7 +413,7 @@ def _held_out_metrics(model, images, text, labels):
 def test_mixed_gru_model_learns_and_aligns_on_real_mnist(tmp_path):
     root = shared_dataset("MNIST")
     train = READERS.build("mnist", {"root": str(root), "length": 4000, "seed": 0})
-    test = READERS.build("mnist", {"root": str(root), "train": False, "length": 500, "seed": 1})
+    test = READERS.build("mnist", {"root": str(root), "split": "test", "length": 500, "seed": 1})
     tokenizer = Tokenizer.fit(train.captions)
     torch.manual_seed(0)
     image = ARCHITECTURES.build("conv", {"image_size": 28, "latent_dim": 16})

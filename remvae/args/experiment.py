@@ -84,5 +84,11 @@ class Experiment:
     def fingerprint(self) -> str:
         return self.resolved()["fingerprint"]
 
+    def seeds(self, count: int | None = None) -> list[int]:
+        """The trainer seeds to run: ``0 .. count-1`` when given, else the experiment's ``seeds`` (none: one run)."""
+        if count is not None:
+            return list(range(count))
+        return list(self.spec.seeds or [])  # type: ignore[attr-defined]
+
 
 __all__ = ["Experiment"]

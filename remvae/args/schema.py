@@ -23,9 +23,11 @@ class DataConfig(BaseModel):
 
     model_config = STRICT
 
-    train_length: PositiveInt | None = Field(None, description="training items (default: the whole split)")
-    validation_length: int = Field(
-        0, ge=0, description="further training-split items held out for validation and the best checkpoint"
+    train_length: PositiveInt | None = Field(None, description="training items (default: the whole train split)")
+    validation_length: int | None = Field(
+        None, ge=0,
+        description="validation items, of the reader's fixed validation split, that choose the best checkpoint "
+        "(default: all of it; 0: no validation set, the best checkpoint is chosen by the training loss)",
     )
     test_length: PositiveInt | None = Field(None, description="test items for evaluation (default: all)")
 
@@ -67,6 +69,11 @@ class ExperimentBase(BaseModel):
     image_size: int | None = Field(None, ge=2, description="image side shared by the reader and image VAE")
     channels: Literal[1, 3] | None = Field(None, description="image channels shared by reader and image VAE")
     seed: int | None = Field(None, ge=0, description="seed for every component that does not set its own")
+    seeds: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None, min_length=1,
+        description="train the experiment once per trainer seed, each run in <output>/seeds/seed-<k>/ (as "
+        "`remvae run --seeds N` does for seeds 0..N-1); compare them with `remvae compare <output>`",
+    )
     device: str | None = Field(None, description="device for every component that does not set its own")
     data: DataConfig = Field(default_factory=DataConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)

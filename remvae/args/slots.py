@@ -15,7 +15,7 @@ SHARED_FIELDS = ("latent_dim", "image_size", "channels")
 DEFAULT_FIELDS = ("seed", "device")
 """Declared at the top level as defaults for the components that leave them unset."""
 
-MANAGED_READER_FIELDS = {"train": "data", "split": "data", "length": "data.train_length and data.test_length"}
+MANAGED_READER_FIELDS = {"split": "data", "length": "data.train_length, data.validation_length and data.test_length"}
 """Reader fields the experiment sets itself when it reads the train and test splits."""
 
 RUN_DEFAULTS = {"trainer": {"resume": True}}

@@ -48,4 +48,12 @@ def validate_experiment(data: Any, base_dir: Path, source: str = "args.json", pa
     return Experiment(spec, path or base_dir / "args.json")
 
 
-__all__ = ["load_experiment", "validate_experiment"]
+def experiment_for_seed(experiment: Experiment, seed: int) -> Experiment:
+    """The same experiment with trainer seed ``seed``, run in its own folder ``<output>/seeds/seed-<seed>``."""
+    document = {k: v for k, v in experiment.resolved().items() if k not in ("fingerprint", "seeds")}
+    document["output"] = str(experiment.run.seed_run(seed).root)
+    document["trainer"]["config"]["seed"] = seed
+    return validate_experiment(document, experiment.source.parent, source=str(experiment.source), path=experiment.source)
+
+
+__all__ = ["experiment_for_seed", "load_experiment", "validate_experiment"]

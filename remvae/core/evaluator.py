@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator, Mapping, TypeVar
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from remvae.core.data import ImageTextDataset
 from remvae.core.model import LatentModel
-from remvae.core.runfolder import write_json
+from remvae.core.runfolder import write_bytes, write_json
 from remvae.text.batch import TextBatch
 from remvae.text.tokenizer import Tokenizer
 from remvae.version import __version__
@@ -43,18 +46,23 @@ class EvaluationContext:
         tokenizer: the run's tokenizer.
         test_set: the items evaluated (the first ``limit`` of a seeded permutation when ``limit`` is set).
         train_set: optional; used by evaluators that fit something (the linear probe).
+        split: which split ``test_set`` is (``test`` after training; ``validation`` while choosing).
         dataset: the reader name (``mnist``, ``fashion_mnist``, ``celeba``...): the default judge.
         judge: a judge name, a path, ``"hf:<model id or path>"``, a ``torch.nn.Module`` returning
             logits, or ``None`` for the data set's judge. Resolved lazily, once, by the evaluators.
-        judge_info: ``{"name", "path", "test_accuracy"}`` of the judge, once resolved.
+        judge_info: ``{"name", "path", "test_accuracy", "accuracy", "split"}`` of the judge once resolved: its own
+            test accuracy when it was trained, and its accuracy on the evaluated items of ``split``.
         device, seed, batch_size, limit: where, how reproducibly, how batched and on how many items.
         cache: intermediate results shared between evaluators (see :meth:`cached`).
+        per_item: what the running evaluator scored per item (``[n]`` correctness, losses, ``[n, F]`` judge
+            features), kept beside eval.json for paired tests between runs on the same items.
     """
 
     model: LatentModel
     tokenizer: Tokenizer
     test_set: ImageTextDataset
     train_set: ImageTextDataset | None = None
+    split: str = "test"
     dataset: str | None = None
     judge: Any = None
     device: str | torch.device = "cpu"
@@ -63,6 +71,7 @@ class EvaluationContext:
     limit: int | None = None
     judge_info: dict[str, Any] | None = None
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    per_item: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -143,38 +152,49 @@ def run_evaluators(
     out_path: str | Path | None,
     log: Callable[[str], None] | None = None,
     checkpoint: Mapping[str, Any] | None = None,
+    items_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run ``evaluators`` in order (no grad, model in eval mode, seeded) and write their results.
 
-    After each evaluator the results are merged into ``out_path`` (``metrics/eval.json``) and the file is
-    replaced atomically, so a failure later on keeps what was computed. Entries of evaluators not run now
-    are kept when they were computed from the same ``checkpoint`` (its identity, recorded in the document),
-    dropped otherwise. Returns the full eval.json document.
+    After each evaluator the results are merged into ``out_path`` (``metrics/eval.json``) and its per-item
+    scores into ``items_path`` (safetensors, keys ``<evaluator key>/<name>``), each replaced atomically, so a
+    failure later on keeps what was computed. Entries of evaluators not run now are kept when they were
+    computed from the same ``checkpoint`` (its identity, recorded in the document), dropped otherwise.
+    Returns the full eval.json document.
     """
     path = Path(out_path) if out_path is not None else None
     document = _read_existing(path) if path is not None else _empty_document()
-    if document.get("checkpoint") != (dict(checkpoint) if checkpoint is not None else None):
+    same_model = document.get("checkpoint") == (dict(checkpoint) if checkpoint is not None else None)
+    if not same_model:
         document = _empty_document()
     document["checkpoint"] = dict(checkpoint) if checkpoint is not None else None
+    stored = _read_items(Path(items_path)) if items_path is not None and same_model else {}
     was_training = ctx.model.training
     ctx.model.eval()
     try:
         for name, evaluator in evaluators.items():
             torch.manual_seed(ctx.seed)
+            ctx.per_item = {}
             start = time.perf_counter()
             with torch.no_grad():
                 metrics = evaluator.evaluate(ctx)
             seconds = time.perf_counter() - start
+            stored = {key: value for key, value in stored.items() if not key.startswith(f"{name}/")}
+            stored.update({f"{name}/{item}": value.detach().cpu().contiguous() for item, value in ctx.per_item.items()})
             document["evaluators"][name] = {
                 "metrics": _jsonable(metrics),
+                "split": ctx.split,
                 "n": ctx.n,
                 "seed": ctx.seed,
                 "judge": evaluator.judge_record(ctx),
                 "config": _config_of(evaluator),
+                "items": sorted(ctx.per_item),
                 "seconds": round(seconds, 3),
             }
             document["remvae_version"] = __version__
             document["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            if items_path is not None:
+                write_bytes(Path(items_path), safetensors_bytes(stored, metadata={"checkpoint": json.dumps(checkpoint)}))
             if path is not None:
                 write_json(path, document)
             if log is not None:
@@ -186,6 +206,19 @@ def run_evaluators(
         document["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         write_json(path, document)
     return document
+
+
+def _read_items(path: Path) -> dict[str, torch.Tensor]:
+    """The per-item scores saved beside eval.json (nothing when absent or unreadable: they are recomputed)."""
+    try:
+        return load_file(str(path))
+    except (OSError, SafetensorError):
+        return {}
+
+
+def read_items(path: str | Path) -> dict[str, torch.Tensor]:
+    """``{"<evaluator key>/<name>": tensor}`` of a run's per-item scores (empty when it has none)."""
+    return _read_items(Path(path))
 
 
 def _empty_document() -> dict[str, Any]:

@@ -188,6 +188,11 @@ class RunFolder:
         return self.metrics / "eval.json"
 
     @property
+    def evaluation_items(self) -> Path:
+        """Per-item scores of the evaluation (safetensors), for paired tests between runs."""
+        return self.metrics / "eval_items.safetensors"
+
+    @property
     def figures(self) -> Path:
         return self.root / "figures"
 
@@ -215,6 +220,19 @@ class RunFolder:
 
     def prior(self, name: str) -> Path:
         return self.priors / name
+
+    @property
+    def seeds(self) -> Path:
+        """Where the runs of an experiment repeated over seeds live, one folder each."""
+        return self.root / "seeds"
+
+    def seed_run(self, seed: int) -> RunFolder:
+        return RunFolder(self.seeds / f"seed-{seed}")
+
+    def seed_runs(self) -> list[RunFolder]:
+        """The seed runs under this folder, by seed."""
+        found = [p for p in self.seeds.glob("seed-*") if p.is_dir() and p.name[5:].isdigit()]
+        return [RunFolder(p) for p in sorted(found, key=lambda p: int(p.name[5:]))]
 
     @property
     def previous(self) -> Path:

@@ -90,7 +90,6 @@ def context(experiment: Experiment) -> dict[str, Code]:
         "train_length": py(spec.data.train_length),  # type: ignore[attr-defined]
         "validation_length": py(spec.data.validation_length),  # type: ignore[attr-defined]
         "test_length": py(spec.data.test_length),  # type: ignore[attr-defined]
-        "split_seed": py(spec.seed if spec.seed is not None else 0),
         "model": _registered(MODELS, model),
         "model_config": py(model_config),
         "image": _registered(ARCHITECTURES, image),

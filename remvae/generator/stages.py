@@ -89,6 +89,8 @@ def training_done(run: RunFolder, experiment: Experiment) -> str | None:
     total = config.epochs * state["batches_per_epoch"]
     if config.max_steps is not None:
         total = min(total, config.max_steps)
+    if state.get("stopped_early"):
+        return f"stopped early after {state['epoch']} epochs"
     return f"{state['step']} steps, {state['epoch']} epochs done" if state["step"] >= total else None
 
 

@@ -16,6 +16,7 @@ from remvae.core.config import ComponentConfig
 from remvae.core.distributions import FullGaussian, Posterior
 from remvae.core.evaluator import EvaluationContext, EvaluationError
 from remvae.playground.evaluators.judges import judge_for
+from remvae.playground.evaluators.judges.judge import predictions
 
 ImageSet = Literal["reconstruction", "text_to_image", "prior"]
 IMAGE_SETS: tuple[str, ...] = get_args(ImageSet)
@@ -189,7 +190,21 @@ def judged(ctx: EvaluationContext, key: str, images: Callable[[], Tensor]) -> tu
 
 
 def judged_real(ctx: EvaluationContext) -> tuple[Tensor, Tensor]:
-    return judged(ctx, "real", lambda: ctx.items.images)
+    """The judge on the evaluated real images; records its own accuracy on them in ``ctx.judge_info``."""
+
+    def compute() -> tuple[Tensor, Tensor]:
+        logits, features = judged(ctx, "real:outputs", lambda: ctx.items.images)
+        assert ctx.judge_info is not None
+        ctx.judge_info["accuracy"] = judge_accuracy(logits, ctx.items.labels, ctx.items.multilabel)
+        ctx.judge_info["split"] = ctx.split
+        return logits, features
+
+    return ctx.cached("judge:real", compute)
+
+
+def judge_accuracy(logits: Tensor, labels: Tensor, multilabel: bool) -> float:
+    """Share of the items (of the attribute decisions, for multi-label data) the judge gets right."""
+    return float((predictions(logits, multilabel) == labels.long()).double().mean())
 
 
 def judged_generated(

@@ -127,16 +127,19 @@ class CrossModalAccuracy(Evaluator):
         )
         ranked = generated_logits.topk(min(max(self.config.top_k), generated_logits.shape[1]), dim=1).indices
         for k in sorted(set(self.config.top_k)):
-            metrics[f"text_to_image_top{k}"] = float((ranked[:, :k] == labels[:, None]).any(1).double().mean())
+            hits = (ranked[:, :k] == labels[:, None]).any(1)
+            metrics[f"text_to_image_top{k}"] = float(hits.double().mean())
+            ctx.per_item[f"text_to_image_top{k}"] = hits
 
         named = named_labels(ctx, image_to_text(ctx, sample))
-        metrics["image_to_text_vs_judge"] = float((named == judge_labels).double().mean())
-        metrics["image_to_text_vs_true"] = float((named == labels).double().mean())
-        metrics["image_to_text_named"] = float((named >= 0).double().mean())
-
+        per_item = {"image_to_text_vs_judge": named == judge_labels, "image_to_text_vs_true": named == labels,
+                    "image_to_text_named": named >= 0}
         prior_logits, _ = judged_generated(ctx, "prior")
         prior_named = named_labels(ctx, prior_captions(ctx))
-        metrics["joint_coherence"] = float((prior_named == prior_logits.argmax(1)).double().mean())
+        per_item["joint_coherence"] = prior_named == prior_logits.argmax(1)
+        for name, hits in per_item.items():
+            metrics[name] = float(hits.double().mean())
+        ctx.per_item.update(per_item)
 
         if self.config.class_fid:
             per_class = {
@@ -146,6 +149,7 @@ class CrossModalAccuracy(Evaluator):
             }
             metrics["text_to_image_class_fid"] = sum(per_class.values()) / len(per_class) if per_class else float("nan")
             metrics["class_fid"] = per_class
+            ctx.per_item.update(real_features=real_features.half(), text_to_image_features=generated_features.half())
         return metrics
 
     def _attributes(self, ctx: EvaluationContext) -> dict[str, Any]:
@@ -160,7 +164,9 @@ class CrossModalAccuracy(Evaluator):
         judge_generated = predictions(generated[0], True)
         # all 40 attributes of images generated from a caption against those of the image it describes,
         # beside the judge's own accuracy on real images (ceiling) and the per-attribute majority (floor)
-        metrics["text_to_image_attribute_accuracy"] = float((judge_generated == true).double().mean())
+        agreement = (judge_generated == true).double().mean(1)
+        metrics["text_to_image_attribute_accuracy"] = float(agreement.mean())
+        ctx.per_item["text_to_image_attribute_accuracy"] = agreement
         positives = true.double().mean(0)
         metrics["majority_attribute_accuracy"] = float(torch.maximum(positives, 1 - positives).mean())
         comparisons = {
@@ -171,6 +177,9 @@ class CrossModalAccuracy(Evaluator):
             "reference_captions": (caption_named, true),
             "reference_judge": (judge_real, caption_named),
         }
+        predicted, reference = (t.bool() for t in comparisons["image_to_text"])
+        ctx.per_item["image_to_text_counts"] = torch.stack(  # TP, FP, FN per item: micro scores are sums of these
+            [(predicted & reference).sum(1), (predicted & ~reference).sum(1), (~predicted & reference).sum(1)], 1)
         for prefix, (predicted, reference) in comparisons.items():
             scores = precision_recall_f1(predicted, reference, names)
             per_attribute[prefix] = scores.pop("per_attribute")

@@ -74,9 +74,11 @@ class JudgeFID(Evaluator):
     def evaluate(self, ctx: EvaluationContext) -> dict[str, Any]:
         _, real = judged_real(ctx)
         metrics: dict[str, Any] = {"n": ctx.n}
+        ctx.per_item["real_features"] = real.half()
         for which in self.config.sets:
             _, fake = judged_generated(ctx, which, self.config.sample, self.config.text_prior_scale)
             metrics[f"{which}_fid"] = frechet_distance(real, fake)
+            ctx.per_item[f"{which}_features"] = fake.half()
         return metrics
 
 

@@ -64,6 +64,7 @@ class IntrinsicPerplexity(Evaluator):
             kl.append(posterior.kl().cpu())
             tokens += int((full.lengths[index] - 1).sum())
         log_px_all, rec, kl_all = torch.cat(log_px).double(), torch.cat(reconstruction).double(), torch.cat(kl).double()
+        ctx.per_item.update(log_px=log_px_all, tokens=(full.lengths[: ctx.n] - 1).clone())
         elbo = -(rec + kl_all)
         nll_per_token = float(-log_px_all.sum() / tokens)
         return {

@@ -94,4 +94,5 @@ class Reconstruction(Evaluator):
         matched, exact = token_matches(text_reconstruction_ids(ctx), text.tokens, text.lengths, ctx.tokenizer.pad_id)
         metrics["text_token_accuracy"] = float(matched.sum() / (text.lengths - 1).sum())
         metrics["text_exact_match"] = float(exact.double().mean())
+        ctx.per_item["text_exact_match"] = exact
         return metrics

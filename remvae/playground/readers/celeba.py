@@ -4,6 +4,11 @@ Reads ``<root>/celeba/img_align_celeba/*.jpg``, ``list_attr_celeba.txt`` and, wh
 ``list_eval_partition.txt`` (torchvision's layout) directly: torchvision's own ``CelebA`` class
 insists on the full data set's checksums and extra files. JPEGs are decoded with Pillow in a
 thread pool, centre-cropped to a square and resized once.
+
+Splits: the official partition (``list_eval_partition.txt``: 0 train, 1 validation, 2 test) where it has
+validation and test rows. A partition without them (the 10,000-face subset beside remvae puts every face
+in train) gets fixed, seeded splits: ``test_fraction`` (10%) of the faces as test, then
+``validation_fraction`` (10%) as validation, drawn with ``split_seed`` independently of every run's seed.
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ from remvae.playground.readers.images import center_crop_square, resize_square
 from remvae.playground.readers.labelled import Transform, subset_indices
 from remvae.playground.readers.paths import data_roots, locate
 
-Split = Literal["train", "valid", "test", "all"]
-SPLIT_IDS = {"train": 0, "valid": 1, "test": 2}
+Split = Literal["train", "validation", "test", "all"]
+SPLIT_IDS = {"train": 0, "validation": 1, "test": 2}
 FOLDER = "celeba"
 ATTRIBUTE_FILE, PARTITION_FILE, IMAGE_FOLDER = "list_attr_celeba.txt", "list_eval_partition.txt", "img_align_celeba"
 CHUNK = 256  # JPEGs decoded per task of the thread pool
@@ -41,7 +46,7 @@ class CelebAConfig(ComponentConfig):
     root: Optional[str] = Field(
         None, description="data root holding celeba/ (default: $REMVAE_DATA, else the cache)", json_schema_extra=IGNORED
     )
-    split: Split = Field("train", description="train, valid, test or all (torchvision's names)")
+    split: Split = Field("train", description="train, validation, test or all")
     download: bool = Field(
         False, description="download the full CelebA through torchvision when missing", json_schema_extra=IGNORED
     )
@@ -55,7 +60,11 @@ class CelebAConfig(ComponentConfig):
     test_fraction: float = Field(
         0.1, gt=0, lt=1, description="share of the train split held out as test when the partition has no test images"
     )
-    split_seed: int = Field(0, description="seeds the held-out test images (independent of `seed`)")
+    validation_fraction: float = Field(
+        0.1, ge=0, lt=1,
+        description="share of the train split held out as validation when the partition has no validation images",
+    )
+    split_seed: int = Field(0, description="seeds the held-out test and validation images (independent of `seed`)")
     length: Optional[int] = Field(None, ge=1, description="keep a seeded random subset of this many images")
     seed: int = Field(0, description="seeds the subset and which attributes each caption names")
 
@@ -111,22 +120,29 @@ def read_partition(path: Path, files: list[str]) -> np.ndarray:
     return np.array([table[name] for name in files], dtype=np.int64)
 
 
-def split_indices(partition: np.ndarray, split: Split, test_fraction: float, split_seed: int) -> np.ndarray:
-    """Sorted row indices of ``split``.
+def split_indices(partition: np.ndarray, split: Split, test_fraction: float, validation_fraction: float,
+                  split_seed: int) -> np.ndarray:
+    """Sorted row indices of ``split``: the official partition's rows where it has validation and test rows.
 
-    When the partition has no test rows (the shared 10,000-image subset is all train), a seeded
-    ``test_fraction`` of the train rows becomes the test split and leaves the train split.
+    A partition without test rows (the 10,000-image subset beside remvae is all train) gets a seeded
+    ``test_fraction`` of its train rows as the test split; one without validation rows then gets a seeded
+    ``validation_fraction`` of the remaining train rows (a generator stream of its own) as the validation split.
+    The train split is what is left.
     """
     if split == "all":
         return np.arange(len(partition))
-    if split == "valid" or (partition == SPLIT_IDS["test"]).any():
-        return np.flatnonzero(partition == SPLIT_IDS[split])
     train = np.flatnonzero(partition == SPLIT_IDS["train"])
-    count = max(1, round(test_fraction * len(train)))
-    held = np.random.default_rng(split_seed).choice(len(train), size=count, replace=False)
-    is_test = np.zeros(len(train), dtype=bool)
-    is_test[held] = True
-    return train[is_test] if split == "test" else train[~is_test]
+    test = np.flatnonzero(partition == SPLIT_IDS["test"])
+    validation = np.flatnonzero(partition == SPLIT_IDS["validation"])
+    if len(test) == 0:
+        held = np.random.default_rng(split_seed).choice(len(train), size=max(1, round(test_fraction * len(train))),
+                                                         replace=False)
+        test, train = np.sort(train[held]), np.delete(train, held)
+    if len(validation) == 0 and validation_fraction > 0:
+        count = max(1, round(validation_fraction * (len(train) + len(test))))
+        held = np.random.default_rng((split_seed, 1)).choice(len(train), size=count, replace=False)
+        validation, train = np.sort(train[held]), np.delete(train, held)
+    return {"train": train, "validation": validation, "test": test}[split]
 
 
 def decode_faces(paths: list[Path], crop: float, size: int) -> Tensor:
@@ -169,14 +185,14 @@ class CelebACaptions(ImageTextDataset):
     def __init__(
         self,
         root: str | os.PathLike[str] | None = None,
-        split: Split = "train",
+        split: Split | Literal["valid"] = "train",
         transform: Transform | None = None,
         target_transform: Callable[[str], object] | None = None,
         download: bool = False,
         **options: Any,
     ) -> None:
         root = os.fspath(root) if root is not None else None
-        values = {"root": root, "split": split, "download": download, **options}
+        values = {"root": root, "split": "validation" if split == "valid" else split, "download": download, **options}
         config = validate_config(CelebAConfig, values, where="celeba")
         folder = locate(
             "CelebA",
@@ -188,7 +204,8 @@ class CelebACaptions(ImageTextDataset):
         )
         files, attributes = read_attributes(folder / ATTRIBUTE_FILE)
         partition = read_partition(folder / PARTITION_FILE, files)
-        index = split_indices(partition, config.split, config.test_fraction, config.split_seed)
+        index = split_indices(partition, config.split, config.test_fraction, config.validation_fraction,
+                              config.split_seed)
         if len(index) == 0:
             raise ConfigError(
                 f"split: {config.split!r} has no images in {folder} (the partition puts them all in other splits)"

@@ -18,7 +18,7 @@ from remvae.core.data import ImageTextDataset
 from remvae.core.registry import READERS
 from remvae.playground.readers.errors import DataFormatError
 from remvae.playground.readers.idx import Readable, find_idx, read_idx
-from remvae.playground.readers.labelled import DownloadableLabelCaptionConfig, Transform, captioned_labels
+from remvae.playground.readers.labelled import DownloadableLabelCaptionConfig, Split, Transform, captioned_labels
 from remvae.playground.readers.paths import data_roots, locate
 from remvae.text.captions import FASHION_MNIST_GRAMMAR, MNIST_GRAMMAR, CaptionGrammar
 
@@ -48,7 +48,8 @@ def read_split(files: tuple[Readable, Readable], classes: int) -> tuple[np.ndarr
 class MNISTCaptions(ImageTextDataset):
     """MNIST digits captioned from their label, following torchvision's ``MNIST`` arguments.
 
-    ``options`` are the other fields of :class:`DownloadableLabelCaptionConfig`: ``image_size``
+    ``split`` (``train``, ``validation`` or ``test``) overrides ``train`` when given. ``options`` are the
+    other fields of :class:`DownloadableLabelCaptionConfig`: ``validation_size`` (5000), ``image_size``
     (28), ``templates``, ``length`` and ``seed``. Raises ``DataNotFoundError`` when the files are
     missing and cannot be downloaded, ``ConfigError`` for a bad option.
     """
@@ -65,26 +66,28 @@ class MNISTCaptions(ImageTextDataset):
         transform: Transform | None = None,
         target_transform: Callable[[str], object] | None = None,
         download: bool = False,
+        split: Split | None = None,
         **options: Any,
     ) -> None:
         root = os.fspath(root) if root is not None else None
+        split = split or ("train" if train else "test")
         config = validate_config(
-            DownloadableLabelCaptionConfig, {"root": root, "train": train, "download": download, **options},
+            DownloadableLabelCaptionConfig, {"root": root, "split": split, "download": download, **options},
             where=self.name,
         )
-        split = "train" if config.train else "test"
+        from_train = config.split != "test"
         raw = f"{self.folder}/raw"
         files = locate(
-            f"{self.title} {split} split",
+            f"{self.title} {'training' if from_train else 'test'} split",
             data_roots(config.root, config.download),
             raw,
-            " and ".join(f"{stem}[.gz]" for stem in idx_stems(config.train)),
-            lambda root: find_split(root / raw, config.train),
+            " and ".join(f"{stem}[.gz]" for stem in idx_stems(from_train)),
+            lambda root: find_split(root / raw, from_train),
             self._download if config.download else None,
         )
         images, labels = read_split(files, len(self.base_grammar.classes))
         pixels, captions, targets, grammar = captioned_labels(
-            images, labels, self.base_grammar, config, f"{self.title} {split}"
+            images, labels, self.base_grammar, config, f"{self.title} {config.split}"
         )
         super().__init__(pixels, captions, targets, grammar.classes, grammar, transform, target_transform)
         self.config = config

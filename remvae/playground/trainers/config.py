@@ -67,6 +67,10 @@ class TrainerConfig(ComponentConfig):
         description="weight of each loss term by the model's term name (e.g. image_kl); unnamed terms keep "
         "their default: 1, or 0 for optional terms (`remvae list` shows each family's terms)",
     )
+    early_stopping: int | None = Field(
+        None, ge=1, description="stop when the validation loss has not improved for this many epochs (needs a "
+        "validation set); the best checkpoint is the one kept",
+    )
     clip_norm: float | None = Field(None, gt=0.0, description="clip the global gradient norm to this value")
     device: str = Field(
         "auto", description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps", json_schema_extra=IGNORED

@@ -74,6 +74,7 @@ class Progress:
     epoch_samples: int = 0
     best_metric: float | None = None
     best_epoch: int | None = None  # the epoch (1-based) checkpoints/best was written after
+    stopped_early: bool = False  # early stopping ended the run before its configured length
     elapsed: float = 0.0  # training seconds of earlier fit calls of this run
 
 
@@ -272,6 +273,8 @@ class LoopTrainer(Trainer):
         if cfg.num_threads is not None:
             torch.set_num_threads(cfg.num_threads)
         if val_set is None:
+            if cfg.early_stopping is not None:
+                raise ValueError("trainer.config.early_stopping: needs a validation set (data.validation_length > 0)")
             self.say("no validation set: checkpoints/best is chosen by the training loss")
         train = self._prepare(train_set, "train_set")
         val = self._prepare(val_set, "val_set") if val_set is not None else None
@@ -325,6 +328,7 @@ class LoopTrainer(Trainer):
                     "metric": "validation loss (beta = 1, fixed noise)" if val is not None else "mean training loss",
                     "best_epoch": progress.best_epoch,
                     "epochs": progress.epoch,
+                    "stopped_early": progress.stopped_early,
                 },
                 "resumed_from_step": resumed_from,
             })
@@ -346,7 +350,7 @@ class LoopTrainer(Trainer):
         cfg, progress = self.config, session.progress
         fit_started = time.perf_counter()
         elapsed_before = progress.elapsed
-        while progress.epoch < cfg.epochs and progress.step < session.total_steps:
+        while progress.epoch < cfg.epochs and progress.step < session.total_steps and not progress.stopped_early:
             batches = epoch_batches(train.size, cfg.batch_size, cfg.seed, progress.epoch, self.context, cfg.drop_last)
             bar = tqdm(
                 total=len(batches), initial=progress.position, desc=f"epoch {progress.epoch + 1}/{cfg.epochs}",
@@ -393,10 +397,15 @@ class LoopTrainer(Trainer):
             )
             progress.epoch += 1
             progress.position, progress.epoch_loss_sum, progress.epoch_samples = 0, 0.0, 0
-            improved = cfg.checkpoint.keep_best and (progress.best_metric is None or metric < progress.best_metric)
+            improved = progress.best_metric is None or metric < progress.best_metric
             if improved:
                 progress.best_metric, progress.best_epoch = metric, progress.epoch
-            self._save(session, best=improved)
+            patience = cfg.early_stopping
+            if patience is not None and progress.best_epoch is not None and progress.epoch - progress.best_epoch >= patience:
+                progress.stopped_early = True
+                self.say(f"early stopping after epoch {progress.epoch}: no better validation loss for {patience} "
+                         f"epochs (best: epoch {progress.best_epoch})")
+            self._save(session, best=improved and cfg.checkpoint.keep_best)
 
     def _step(self, session: _Session, batch: Batch, beta: float) -> dict[str, float]:
         """One optimizer step; returns the loss, its terms and the gradient norm as floats."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+import torch
+from scipy.optimize import linear_sum_assignment
+from torch import Tensor, nn
 
 from remvae.core.evaluator import EvaluationContext
 from remvae.playground.evaluators.judges.huggingface import load_hf_judge
@@ -47,6 +49,28 @@ def check_judge(judge: Judge, label_names: list[str], multilabel: bool) -> None:
             )
 
 
+LABEL_CHECK_ITEMS = 512
+"""Labelled items a judge classifies before it is trusted."""
+
+
+def check_label_order(name: str, predicted: Tensor, labels: Tensor, label_names: list[str], margin: float = 0.1) -> None:
+    """Refuse a single-label judge whose outputs are the data's classes in another order: on a labelled batch,
+    some other assignment of outputs to classes (the best one, by the Hungarian algorithm on the confusion
+    matrix) must not beat the judge's own order by ``margin`` or more."""
+    classes = len(label_names)
+    confusion = torch.zeros(classes, classes, dtype=torch.long)
+    confusion.index_put_((predicted, labels), torch.ones_like(labels), accumulate=True)
+    rows, columns = linear_sum_assignment(confusion.numpy(), maximize=True)
+    as_given = float(confusion.trace()) / len(labels)
+    best = float(confusion.numpy()[rows, columns].sum()) / len(labels)
+    if best - as_given >= margin:
+        swapped = [f"output {r} looks like {label_names[c]!r}" for r, c in zip(rows, columns) if r != c][:3]
+        raise JudgeError(
+            f"judge {name!r}: its outputs are not in the data's class order ({as_given:.0%} right as given, "
+            f"{best:.0%} with another order: {'; '.join(swapped)}); give it the data's label order"
+        )
+
+
 def judge_for(ctx: EvaluationContext) -> Judge:
     """The context's judge (``ctx.judge``, else the judge named like ``ctx.dataset``), loaded once and cached."""
 
@@ -57,11 +81,14 @@ def judge_for(ctx: EvaluationContext) -> Judge:
         judge = resolve_judge(spec).to(ctx.device)
         items = ctx.items
         check_judge(judge, items.label_names, items.multilabel)
-        probe = judge.logits(ctx.images(slice(0, 2)))
-        if probe.shape[1] != len(items.label_names):
+        batch = slice(0, min(LABEL_CHECK_ITEMS, ctx.n))
+        logits = judge.logits(ctx.images(batch))
+        if logits.shape[1] != len(items.label_names):
             raise JudgeError(
-                f"judge {judge.name!r} gives {probe.shape[1]} outputs but the data has {len(items.label_names)} labels"
+                f"judge {judge.name!r} gives {logits.shape[1]} outputs but the data has {len(items.label_names)} labels"
             )
+        if not items.multilabel:
+            check_label_order(judge.name, logits.argmax(1).cpu(), items.labels[batch].long(), items.label_names)
         ctx.judge_info = judge.info()
         return judge
 

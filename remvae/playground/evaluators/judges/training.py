@@ -165,12 +165,10 @@ def fit_judge(
 
 
 def reader_options(dataset: str, root: str | Path | None, train: bool, image_size: int) -> dict[str, Any]:
-    """The reader config of a data set's train or test split at the judge's image size."""
-    options: dict[str, Any] = {"image_size": image_size}
-    if dataset == "celeba":
-        options["split"] = "train" if train else "test"
-    else:
-        options["train"] = train
+    """The reader config of a data set's whole training split (no validation items held out: the judge is an
+    instrument, not a model whose choices are made on validation) or its test split, at the judge's image size."""
+    options: dict[str, Any] = {"image_size": image_size, "split": "train" if train else "test"}
+    options["validation_fraction" if dataset == "celeba" else "validation_size"] = 0
     if dataset != "bundled_digits":
         options["root"] = None if root is None else str(root)
     return options
