@@ -16,8 +16,14 @@ from typing import Callable, Sequence
 from remvae.core.data import DataNotFoundError
 from remvae.core.registry import ALL_REGISTRIES, UnknownComponentError
 from remvae.core.runfolder import RunFolder, StorageError
-
-EXIT_OK, EXIT_STAGE_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+from remvae.exitcodes import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_STAGE_FAILED,
+)
+from remvae.serve.cli import configure_parser as configure_serve
+from remvae.serve.cli import serve_command
 
 
 def say(message: str) -> None:
@@ -219,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = add(stage, _stage_command(stage), help)
         sub.add_argument("run", metavar="RUN", help="run folder (holding config.json and the generated scripts)")
         sub.add_argument("--quiet", "-q", action="store_true", help="only write the output to the log")
+    configure_serve(add("serve", serve_command, "serve a trained run on a local web page (needs remvae[serve])"))
     sub = add("compare", cmd_compare, "compare several runs' metrics and curves in one PDF")
     sub.add_argument("runs", metavar="RUN", nargs="+")
     sub.add_argument("--output", "-o", default="comparison.pdf", help="PDF to write (a Markdown table goes beside it)")

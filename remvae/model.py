@@ -19,7 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from remvae.core.checkpoint import CheckpointError, checkpoint_identity, find_checkpoint, load_checkpoint
+from remvae.core.checkpoint import (
+    CheckpointError,
+    checkpoint_identity,
+    find_checkpoint,
+    load_checkpoint,
+)
 from remvae.core.distributions import FullGaussian, Posterior
 from remvae.core.model import MultimodalModel
 from remvae.core.runfolder import RunFolder, RunFolderError

@@ -1,9 +1,15 @@
-"""Shared fixtures: the real data sets beside the checkout, and a bounded thread count."""
+"""Shared fixtures: the real data sets beside the checkout, and a bounded thread count.
+
+Under CI (``CI`` set, as `.ci/run` runs) nothing a test needs may be missing: the real data beside the
+checkout, a system tool, a package of the test extra. Locally such a test is skipped with the reason.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
+from types import ModuleType
 
 # Before torch loads: idle OpenMP threads sleep instead of spinning, which keeps 2-thread torch fast when
 # other processes share the two cores (measured ~10x slower without it on a busy 2-core machine).
@@ -13,22 +19,40 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("REMVAE_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED_DATA = Path(os.environ.get("REMVAE_DATA") or os.environ.get("REMVAE_SHARED_DATA") or REPO.parent / "shared" / "data")
+IN_CI = bool(os.environ.get("CI"))
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
+def missing(reason: str) -> None:
+    """A test cannot run here: a failure under CI (it would pass silently), a skip with the reason elsewhere."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI must provide it)", pytrace=False)
+    pytest.skip(reason)
+
+
 def shared_dataset(name: str) -> Path:
-    """Root holding ``name`` (``MNIST``, ``FashionMNIST``, ``celeba``) under ../shared/data, or skip."""
+    """Root holding ``name`` (``MNIST``, ``FashionMNIST``, ``celeba``): ``$REMVAE_DATA``, else ../shared/data."""
     if not (SHARED_DATA / name).is_dir():
-        pytest.skip(f"{SHARED_DATA / name} not present (real data for this test lives in ../shared/data)")
+        missing(f"{SHARED_DATA / name} not present (real data for this test: set REMVAE_DATA or put ../shared/data "
+                "beside the checkout)")
     return SHARED_DATA
+
+
+def needs_module(name: str) -> ModuleType:
+    """``import name`` for a test that needs it (a package of the test extra)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        missing(f"{name} is not installed (pip install -e '.[test]')")
+        raise  # unreachable: missing() always raises
 
 
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"{SHARED_DATA} not present")
+        missing(f"{SHARED_DATA} not present")
     return SHARED_DATA
 
 

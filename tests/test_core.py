@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from remvae.core.config import ComponentConfig, ConfigError
-from remvae.core.registry import ALL_REGISTRIES, Registry, UnknownComponentError
 from remvae.core.distributions import Posterior
+from remvae.core.registry import ALL_REGISTRIES, Registry, UnknownComponentError
 from remvae.text import FASHION_MNIST_GRAMMAR, MNIST_GRAMMAR, CaptionGrammar, Tokenizer
 from remvae.text.tokenizer import TokenizerError
 

@@ -10,17 +10,18 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from conftest import needs_module
 
 from remvae.core.config import ConfigError
 from remvae.core.data import ImageTextDataset
 from remvae.core.evaluator import EvaluationContext, EvaluationError, run_evaluators
 from remvae.core.model import Batch, MultimodalModel
 from remvae.core.registry import ARCHITECTURES, EVALUATORS, MODELS, READERS
-from remvae.text.batch import TextBatch
 from remvae.playground.evaluators.cross_modal import precision_recall_f1
 from remvae.playground.evaluators.fid import frechet_distance
 from remvae.playground.evaluators.judges import Judge, JudgeCNN, JudgeNetworkConfig
 from remvae.text import Tokenizer
+from remvae.text.batch import TextBatch
 
 OFFLINE = ["cross_modal", "perplexity", "caption_validity", "judge_fid", "reconstruction", "latent"]
 LIMIT = 300
@@ -250,7 +251,7 @@ def test_cross_modal_on_attribute_captions_reports_precision_recall_f1():
 
 
 def test_judge_language_model_perplexity_offline_with_a_tiny_gpt2(models, digits, tmp_path):
-    transformers = pytest.importorskip("transformers")
+    transformers = needs_module("transformers")
     from tokenizers import Tokenizer as WordTokenizer
     from tokenizers import models as word_models
     from tokenizers import pre_tokenizers, trainers
@@ -265,20 +266,55 @@ def test_judge_language_model_perplexity_offline_with_a_tiny_gpt2(models, digits
     tokenizer.save_pretrained(tmp_path / "lm")
     config = transformers.GPT2Config(vocab_size=len(tokenizer), n_layer=1, n_embd=32, n_head=2, n_positions=32)
     torch.manual_seed(0)
-    transformers.GPT2LMHeadModel(config).save_pretrained(tmp_path / "lm")
+    lm = transformers.GPT2LMHeadModel(config)
+    with torch.no_grad():  # zero token embeddings: the (tied) output layer gives every word logit 0
+        lm.transformer.wte.weight.zero_()
+    lm.save_pretrained(tmp_path / "lm")
 
     evaluator = EVALUATORS.build("lm_perplexity", {"model": str(tmp_path / "lm"), "local_files_only": True})
     context = make_context(models["trained"], digits, limit=50)
     values = evaluator.evaluate(context)
+    assert values["available"] is True
     for name in ("original", "reconstruction", "image_to_text"):
-        assert 1.0 < values[f"{name}_perplexity"] < 2 * len(tokenizer)  # a random LM: about the vocabulary size
+        # a uniform next-word distribution over V words: perplexity exactly V, every token log V nats
+        assert values[f"{name}_perplexity"] == pytest.approx(len(tokenizer), rel=1e-5)
+        assert values[f"{name}_nll_per_token"] == pytest.approx(math.log(len(tokenizer)), rel=1e-6)
         assert values[f"{name}_tokens"] > 50
+    words = sum(len(c.split()) for c in context.items.captions)
+    assert values["original_tokens"] == words + len(context.items.captions)  # the words and one <eos> each
+    assert values["reconstruction_ratio_to_original"] == pytest.approx(1.0, rel=1e-5)
     assert evaluator.judge_record(context)["name"] == str(tmp_path / "lm")
     missing = EVALUATORS.build("lm_perplexity", {"model": "nobody/no-such-lm", "local_files_only": True})
     with pytest.raises(
         EvaluationError, match=r"lm_perplexity.model: cannot load the causal language model 'nobody/no-such-lm'"
     ):
         missing.evaluate(context)
+    skipped = EVALUATORS.build("lm_perplexity", {"model": "nobody/no-such-lm", "local_files_only": True,
+                                                 "when_missing": "skip"}).evaluate(context)
+    assert skipped["available"] is False and "no-such-lm" in skipped["reason"]
+
+
+def test_caption_perplexity_under_a_uniform_caption_lm_is_exactly_its_vocabulary_size(models, digits, tmp_path):
+    """The offline judge LM path: an LM whose every next-word distribution is uniform over its V words scores
+    every caption set at perplexity V exactly; the shipped MNIST LM scores real captions far lower."""
+    from remvae.playground.evaluators.judges.caption_lm import CaptionLM, CaptionLMInfo, save_caption_lm
+
+    train, _, tokenizer = digits
+    lm = CaptionLM(tokenizer)
+    with torch.no_grad():
+        lm.output.weight.zero_()
+        lm.output.bias.zero_()
+    info = CaptionLMInfo(dataset="digits", validation_perplexity=float(len(tokenizer)), validation_n=1, train_n=1,
+                         epochs=1, best_epoch=1, seed=0, seconds=0.0)
+    path = save_caption_lm(lm, info, tmp_path, "uniform_lm").path
+    context = make_context(models["trained"], digits, limit=50)
+    values = EVALUATORS.build("caption_perplexity", {"lm": path}).evaluate(context)
+    for name in ("original", "reconstruction", "image_to_text"):
+        assert values[f"{name}_perplexity"] == pytest.approx(len(tokenizer), rel=1e-6)
+    assert set(context.per_item) == {f"{name}_{kind}" for name in ("original", "reconstruction", "image_to_text")
+                                     for kind in ("nll", "tokens")}
+    shipped = EVALUATORS.build("caption_perplexity", {}).evaluate(make_context(models["trained"], digits, limit=50))
+    assert shipped["original_perplexity"] < 4 < len(tokenizer)  # the data set's own LM: near the grammar's entropy
 
 
 def random_inception_weights(path, monkeypatch) -> None:
@@ -295,15 +331,35 @@ def random_inception_weights(path, monkeypatch) -> None:
 
 
 def test_inception_fid_with_a_local_weights_file_and_a_clear_failure_without(models, digits, tmp_path, monkeypatch):
-    pytest.importorskip("torch_fidelity")
+    needs_module("torch_fidelity")
     from torch_fidelity import feature_extractor_inceptionv3 as inception
 
     weights = tmp_path / "inception.pth"
     random_inception_weights(weights, monkeypatch)
-    context = make_context(models["trained"], digits, limit=12)
+    context = make_context(models["trained"], digits, limit=80)
     values = EVALUATORS.build("fid", {"inception_weights": str(weights), "feature": 64}).evaluate(context)
-    assert values["n"] == 12
-    assert all(values[f"{which}_fid"] >= 0 for which in ("reconstruction", "text_to_image", "prior"))
+    assert values["n"] == 80
+    # the reference, computed apart from the evaluator: the same network's 64-d features of the real and the
+    # generated images, and the Frechet distance with scipy's matrix square root
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    from remvae.playground.evaluators.common import generated_images
+
+    network = NoTrainInceptionV3(name="inception-v3-compat", features_list=["64"],
+                                 feature_extractor_weights_path=str(weights))
+
+    def features(images):
+        with torch.no_grad():
+            return network(images.expand(-1, 3, -1, -1)).double().numpy()
+
+    real = features(context.items.images)
+    for which in ("reconstruction", "text_to_image", "prior"):
+        fake = features(generated_images(context, which))
+        mu_r, mu_f = real.mean(0), fake.mean(0)
+        cov_r, cov_f = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
+        root = scipy.linalg.sqrtm(cov_r @ cov_f).real
+        expected = float(((mu_r - mu_f) ** 2).sum() + np.trace(cov_r + cov_f - 2 * root))
+        assert values[f"{which}_fid"] == pytest.approx(expected, rel=1e-3, abs=1e-4), which
 
     def offline(*args, **kwargs):
         raise URLError("no network")

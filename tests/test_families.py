@@ -14,14 +14,24 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal, kl_divergence
+from torch.distributions import (
+    Categorical,
+    Independent,
+    MixtureSameFamily,
+    Normal,
+    kl_divergence,
+)
 
 from remvae.core.config import ConfigError
 from remvae.core.distributions import Posterior
 from remvae.core.model import Batch, LatentModel
 from remvae.core.registry import MODELS, TRAINERS
 from remvae.playground.models import aligned, jmvae, moe, mopoe, poe  # noqa: F401  (registers the families)
-from remvae.playground.models.experts import Mixture, product_of_experts, standard_normal_log_prob
+from remvae.playground.models.experts import (
+    Mixture,
+    product_of_experts,
+    standard_normal_log_prob,
+)
 
 sys.path.insert(0, str(Path(__file__).parent / "scripts"))
 from tinyvae import synthetic_pairs, tiny_image_vae, tiny_text_vae, tokenizer_for  # noqa: E402

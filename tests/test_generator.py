@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from remvae.generator.literals import UnrenderableValue, literal
-from remvae.core.runfolder import RunFolder
-from remvae.generator.render import SCRIPTS, generate, render
-from remvae.args import load_experiment
 from conftest import tiny_args as tiny  # noqa: E402
+
+from remvae.args import load_experiment
+from remvae.core.runfolder import RunFolder
+from remvae.generator.literals import UnrenderableValue, literal
+from remvae.generator.render import SCRIPTS, generate, render
 
 HOSTILE = [
     "__import__('os').system('touch PWNED')",

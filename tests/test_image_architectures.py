@@ -6,16 +6,19 @@ import math
 
 import pytest
 import torch
+from conftest import shared_dataset
 from torch import nn
 
 from remvae.core.config import ConfigError
-from remvae.core.registry import ARCHITECTURES, READERS
 from remvae.core.distributions import Posterior
+from remvae.core.registry import ARCHITECTURES, READERS
 from remvae.core.vae import ImageVAE
 from remvae.playground.architectures.image.conv import ConvDecoder
-from remvae.playground.architectures.image.conv_config import ConvConfig, conv_output_size, output_padding
-
-from conftest import shared_dataset
+from remvae.playground.architectures.image.conv_config import (
+    ConvConfig,
+    conv_output_size,
+    output_padding,
+)
 
 FAMILIES = ("linear", "conv", "conv_norm")
 SIZES = (28, 32, 56, 64, 128)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import shared_dataset
+from conftest import needs_module, shared_dataset
 from torch import nn
 
 from remvae.core.registry import READERS
@@ -129,7 +129,7 @@ def test_a_users_module_and_a_hugging_face_model_serve_as_judges(tmp_path):
     assert judge.name == "Sequential" and judge.test_accuracy is None
     assert judge.features(torch.rand(3, 1, 28, 28)).shape == (3, 12)
 
-    transformers = pytest.importorskip("transformers")
+    transformers = needs_module("transformers")
     config = transformers.ViTConfig(
         image_size=28,
         patch_size=7,

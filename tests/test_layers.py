@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "remvae"
 
 LAYERS = {
-    "remvae.version": 1, "remvae.text": 1,
+    "remvae.version": 1, "remvae.text": 1, "remvae.exitcodes": 1,
     "remvae.core": 2,
     "remvae.playground": 3,
     "remvae.modelspec": 4, "remvae.experiment": 4, "remvae.model": 4, "remvae.args": 4,

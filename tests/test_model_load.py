@@ -10,9 +10,8 @@ import torch
 
 import remvae
 from remvae import experiment
-from remvae.core.checkpoint import CheckpointError
+from remvae.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from remvae.core.registry import TRAINERS
-from remvae.core.checkpoint import load_checkpoint, save_checkpoint
 from remvae.core.runfolder import RunFolder, RunFolderError
 from remvae.modelspec import ModelSpec
 

@@ -18,7 +18,12 @@ import torchvision.datasets
 from conftest import REPO, shared_dataset
 
 from remvae.core.config import ConfigError
-from remvae.core.data import DataNotFoundError, ImageDataset, ImageTextDataset, TextDataset
+from remvae.core.data import (
+    DataNotFoundError,
+    ImageDataset,
+    ImageTextDataset,
+    TextDataset,
+)
 from remvae.core.registry import READERS
 from remvae.playground.readers import (
     CELEBA_ATTRIBUTES,
@@ -33,7 +38,11 @@ from remvae.playground.readers import (
     read_text_file,
 )
 from remvae.playground.readers.bundled import bundled_folder
-from remvae.playground.readers.celeba import read_attributes, read_partition, split_indices
+from remvae.playground.readers.celeba import (
+    read_attributes,
+    read_partition,
+    split_indices,
+)
 from remvae.playground.readers.celeba_captions import EXCLUSIVE, INDEX, MALE, MEN_ONLY
 from remvae.text import FASHION_MNIST_GRAMMAR, MNIST_GRAMMAR, Tokenizer
 

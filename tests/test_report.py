@@ -16,14 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import missing
 from PIL import Image
 
 import remvae
+from remvae import experiment as experiments
+from remvae.args import load_experiment
 from remvae.core.evaluator import EvaluationContext, run_evaluators
 from remvae.core.registry import READERS
-from remvae import experiment as experiments
 from remvae.generator.render import generate
-from remvae.args import load_experiment
 from remvae.playground.evaluators.judges.judge import Judge
 from remvae.playground.evaluators.judges.network import JudgeNetworkConfig
 from remvae.playground.evaluators.judges.training import fit_judge
@@ -60,7 +61,7 @@ SMALL = VisualOptions(images=8, per_caption=4, steps=5, latent_points=64)
 
 def needs(tool: str) -> None:
     if shutil.which(tool) is None:
-        pytest.skip(f"{tool} not installed (apt-get install poppler-utils)")
+        missing(f"{tool} not installed (apt-get install poppler-utils)")
 
 
 def pdf_text(path: Path) -> str:

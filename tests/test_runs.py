@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import tiny_args
 from safetensors.torch import load_file
 
-from conftest import tiny_args
 from remvae.cli import main
 
 TRAINER = {"name": "simple", "config": {"epochs": 1, "batch_size": 64, "quiet": True, "num_threads": 1,

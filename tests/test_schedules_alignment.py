@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from remvae.core.config import ConfigError
-from remvae.core.registry import ALIGNMENTS, SCHEDULES
 from remvae.core.distributions import Posterior
+from remvae.core.registry import ALIGNMENTS, SCHEDULES
 
 
 def test_every_schedule_and_alignment_is_registered():

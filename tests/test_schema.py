@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-
-from remvae.cli import main
-from remvae.args import ArgsError, json_schema, load_experiment, validate_experiment
 from conftest import tiny_args as tiny  # noqa: E402
+
+from remvae.args import ArgsError, json_schema, load_experiment, validate_experiment
+from remvae.cli import main
 
 BAD_ARGS = Path(__file__).parent / "bad_args"
 EXPECTED = json.loads((BAD_ARGS / "expected.json").read_text(encoding="utf-8"))

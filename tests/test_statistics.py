@@ -23,7 +23,6 @@ from remvae.report.statistics import (
     unpack_correct,
 )
 
-
 # --- seed intervals -----------------------------------------------------------------------------
 
 

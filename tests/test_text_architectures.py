@@ -11,9 +11,12 @@ from xlstm.blocks.slstm.cell import sLSTMCell_cuda, sLSTMCell_vanilla, sLSTMCell
 from remvae.core.config import ConfigError
 from remvae.core.registry import ARCHITECTURES
 from remvae.core.vae import TextVAE
-from remvae.text.batch import TextBatch
-from remvae.playground.architectures.text.xlstm_vae import portable_slstm_checkpoints, reverse_valid
+from remvae.playground.architectures.text.xlstm_vae import (
+    portable_slstm_checkpoints,
+    reverse_valid,
+)
 from remvae.text import MNIST_GRAMMAR, Tokenizer
+from remvae.text.batch import TextBatch
 
 CAPTIONS = [template.format(x=name) for template in MNIST_GRAMMAR.templates for name in MNIST_GRAMMAR.classes]
 TOKENIZER = Tokenizer.fit(CAPTIONS)
@@ -256,16 +259,28 @@ def token_accuracy(vae: TextVAE, batch: TextBatch) -> tuple[float, torch.Tensor]
     return ((scored == targets) & mask).sum().item() / mask.sum().item(), ids
 
 
+# Held out of training: for each template, the captions of two classes (12 of the 60), so every held-out
+# caption is a combination the model never saw of a template and a class name it did see.
+HELD_OUT = [c for t, template in enumerate(MNIST_GRAMMAR.templates) for k, name in enumerate(MNIST_GRAMMAR.classes)
+            if k in (t % 10, (t + 5) % 10) for c in [template.format(x=name)]]
+SEEN = [c for c in CAPTIONS if c not in HELD_OUT]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", LEARNERS)
-def test_reconstructs_the_mnist_captions(name):
-    """-ELBO with a small KL weight, teacher forcing with 25% word dropout, until >= 95% token accuracy."""
+def test_reconstructs_mnist_captions_it_did_not_train_on(name):
+    """-ELBO with a small KL weight, teacher forcing with 25% word dropout, on 48 captions until they are
+    reconstructed exactly (at least 95% token accuracy within 600 steps); the 12 held-out captions must then be
+    reconstructed at >= 65% token accuracy (untrained: 0-17%; measured after training: LSTM 72%, GRU 93%,
+    xLSTM 89%): the model composes a template and a class name it saw apart, not only what it memorised."""
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
     vae = ARCHITECTURES.build(name, {**LEARNERS[name], "max_length": MAX_LENGTH, "word_dropout": 0.25},
                               tokenizer=TOKENIZER)
     optimizer = torch.optim.Adam(vae.parameters(), lr=1e-2)
-    batch = TOKENIZER.encode_batch(CAPTIONS, max_length=MAX_LENGTH)
+    batch = TOKENIZER.encode_batch(SEEN, max_length=MAX_LENGTH)
+    held_out = TOKENIZER.encode_batch(HELD_OUT, max_length=MAX_LENGTH)
+    before, _ = token_accuracy(vae, held_out)
     accuracy, ids = 0.0, None
     for step in range(1, 601):
         output = vae(batch, generator=generator)
@@ -274,10 +289,13 @@ def test_reconstructs_the_mnist_captions(name):
         loss.backward()
         optimizer.step()
         if step % 25 == 0:
-            accuracy, ids = token_accuracy(vae, batch)
-            if accuracy >= 0.95:
+            accuracy, _ = token_accuracy(vae, batch)
+            if accuracy == 1.0:
                 break
-    assert accuracy >= 0.95, f"{name}: token accuracy {accuracy:.3f} after {step} steps"
+    assert accuracy >= 0.95, f"{name}: token accuracy {accuracy:.3f} on the training captions after {step} steps"
+    unseen, ids = token_accuracy(vae, held_out)
+    print(f"{name}: held-out token accuracy {before:.3f} before, {unseen:.3f} after {step} steps")
+    assert unseen >= 0.65, f"{name}: token accuracy {unseen:.3f} on held-out captions (before training: {before:.3f})"
     assert ids is not None
     assert_eos_then_padding(ids)
     assert (ids == TOKENIZER.pad_id).any(), "short and long captions in one batch must leave padding"

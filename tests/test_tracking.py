@@ -11,15 +11,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from conftest import needs_module
 
 from remvae.core.config import ConfigError
+from remvae.core.progress import progress
+from remvae.core.runfolder import RunFolder
 from remvae.playground.trainers.tracking import (
-    MLFLOW_RUN_FILE,
-    TENSORBOARD_DIR,
     TrackingConfig,
     TrackingDependencyError,
     open_trackers,
-    progress,
 )
 
 TRAIN = [
@@ -50,16 +50,16 @@ def log(run_dir: Path, records: Sequence[dict], validation: Sequence[dict] = (),
 
 
 def tensorboard_points(run_dir: Path, tag: str) -> list[tuple[int, float]]:
-    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
-    events = accumulator.EventAccumulator(str(run_dir / TENSORBOARD_DIR), size_guidance={"scalars": 0})
+    accumulator = needs_module("tensorboard.backend.event_processing.event_accumulator")
+    events = accumulator.EventAccumulator(str(RunFolder(run_dir).tensorboard), size_guidance={"scalars": 0})
     events.Reload()
     return [(event.step, event.value) for event in events.Scalars(tag)]
 
 
 def mlflow_run(run_dir: Path) -> tuple[object, str]:
     """The MLflow client on the run folder's store and the run id it recorded."""
-    tracking = pytest.importorskip("mlflow.tracking")
-    record = json.loads((run_dir / MLFLOW_RUN_FILE).read_text())
+    tracking = needs_module("mlflow.tracking")
+    record = json.loads(RunFolder(run_dir).mlflow_run_record.read_text())
     return tracking.MlflowClient(record["tracking_uri"]), record["run_id"]
 
 
@@ -79,8 +79,8 @@ def backends(monkeypatch) -> None:
 
     MLFLOW_ALLOW_FILE_STORE starts unset (the tracker must set it itself) and is restored afterwards.
     """
-    pytest.importorskip("tensorboard")
-    pytest.importorskip("mlflow")
+    needs_module("tensorboard")
+    needs_module("mlflow")
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "")  # records the variable's value to restore
     monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE")
 
@@ -148,7 +148,7 @@ def test_a_missing_package_is_one_line(tmp_path: Path, monkeypatch, tracker: str
     with pytest.raises(TrackingDependencyError) as raised:
         open_trackers({tracker: True}, tmp_path, "tiny", resumed=False)
     assert isinstance(raised.value, ValueError)
-    assert str(raised.value) == f"logging.{tracker}: needs the {module} package (pip install 'remvae[tracking]')"
+    assert str(raised.value) == f"trainer.config.logging.{tracker}: needs the {module} package (pip install 'remvae[tracking]')"
 
 
 def test_config_forbids_unknown_keys(tmp_path: Path) -> None:
@@ -167,3 +167,27 @@ def test_progress_is_silent_off_a_terminal_and_when_quiet(monkeypatch) -> None:
     assert progress(3, "quiet", quiet=True).disable
     bar = progress(range(3), "shown")
     assert not bar.disable and list(bar) == [0, 1, 2] and "shown" in sys.stderr.getvalue()
+
+
+def test_a_training_run_logs_the_same_scalars_to_every_tracker(tmp_path, backends) -> None:
+    """A real (tiny) training run with trainer.config.logging on: TensorBoard's and MLflow's copies of every
+    logged training and validation scalar equal metrics/train.jsonl and validation.jsonl."""
+    sys.path.insert(0, str(Path(__file__).parent / "scripts"))
+    from tinyvae import synthetic_pairs, tiny_multimodal, tokenizer_for
+
+    from remvae.core.registry import TRAINERS
+
+    train, val = synthetic_pairs(96, seed=0), synthetic_pairs(32, seed=1)
+    tokenizer = tokenizer_for(train)
+    config = {"epochs": 2, "batch_size": 32, "quiet": True, "device": "cpu", "log_every": 1,
+              "logging": {"tensorboard": True, "mlflow": True}}
+    TRAINERS.build("annealing", config, model=tiny_multimodal(tokenizer), run_dir=tmp_path,
+                   tokenizer=tokenizer).fit(train, val)
+    records = [json.loads(line) for line in (tmp_path / "metrics" / "train.jsonl").read_text().splitlines()]
+    checked = [(r["step"], r["loss"]) for r in records]
+    assert len(checked) == 6
+    assert_points(tensorboard_points(tmp_path, "train/loss"), checked)
+    assert_points(mlflow_points(tmp_path, "train/loss"), checked)
+    assert_points(mlflow_points(tmp_path, "train/alignment"), [(r["step"], r["alignment"]) for r in records])
+    validated = [json.loads(line) for line in (tmp_path / "metrics" / "validation.jsonl").read_text().splitlines()]
+    assert_points(tensorboard_points(tmp_path, "validation/loss"), [(r["step"], r["loss"]) for r in validated])

@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from remvae.core.checkpoint import CheckpointError, find_checkpoint, load_checkpoint, load_model_state, read_state
+from remvae.core.checkpoint import (
+    CheckpointError,
+    find_checkpoint,
+    load_checkpoint,
+    load_model_state,
+    read_state,
+)
 from remvae.core.config import ConfigError
 from remvae.core.data import ImageDataset, TextDataset
 from remvae.core.distributed import DistributedContext
@@ -30,7 +36,13 @@ SCRIPTS = Path(__file__).parent / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 import train_tiny  # noqa: E402
 from conftest import shared_dataset  # noqa: E402
-from tinyvae import synthetic_pairs, tiny_image_vae, tiny_multimodal, tiny_text_vae, tokenizer_for  # noqa: E402
+from tinyvae import (  # noqa: E402
+    synthetic_pairs,
+    tiny_image_vae,
+    tiny_multimodal,
+    tiny_text_vae,
+    tokenizer_for,
+)
 
 QUIET = {"quiet": True, "num_threads": 1, "device": "cpu"}
 

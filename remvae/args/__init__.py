@@ -5,7 +5,11 @@ from remvae.args.errors import ArgsError
 from remvae.args.experiment import Experiment
 from remvae.args.schema import ExperimentBase, experiment_model, json_schema
 from remvae.args.slots import SHARED_FIELDS
-from remvae.args.validate import experiment_for_seed, load_experiment, validate_experiment
+from remvae.args.validate import (
+    experiment_for_seed,
+    load_experiment,
+    validate_experiment,
+)
 
 __all__ = [
     "ArgsError",

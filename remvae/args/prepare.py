@@ -19,7 +19,14 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from remvae.args.schema import ExperimentBase
-from remvae.args.slots import DEFAULT_FIELDS, DEFAULT_MODEL, MANAGED_READER_FIELDS, RUN_DEFAULTS, SHARED_FIELDS, components
+from remvae.args.slots import (
+    DEFAULT_FIELDS,
+    DEFAULT_MODEL,
+    MANAGED_READER_FIELDS,
+    RUN_DEFAULTS,
+    SHARED_FIELDS,
+    components,
+)
 
 
 def prepare(data: dict[str, Any], base_dir: Path) -> tuple[dict[str, Any], list[str]]:

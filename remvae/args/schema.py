@@ -10,7 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    create_model,
+    field_validator,
+)
 
 from remvae.args.slots import ALL_SLOTS, EVALUATOR_SLOT, SLOTS, Slot
 

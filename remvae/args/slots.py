@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from remvae.core.config import ComponentConfig
-from remvae.core.registry import ARCHITECTURES, EVALUATORS, MODELS, READERS, TRAINERS, Registry
+from remvae.core.registry import (
+    ARCHITECTURES,
+    EVALUATORS,
+    MODELS,
+    READERS,
+    TRAINERS,
+    Registry,
+)
 
 SHARED_FIELDS = ("latent_dim", "image_size", "channels")
 """Declared once at the top level; every component with the field must agree."""

@@ -12,7 +12,16 @@ and ``decode`` per modality, ``nll``, ``prior()`` and, where the family has one,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Collection, Literal, Mapping, Protocol, Sequence, runtime_checkable
+from typing import (
+    Any,
+    ClassVar,
+    Collection,
+    Literal,
+    Mapping,
+    Protocol,
+    Sequence,
+    runtime_checkable,
+)
 
 import torch
 from torch import Tensor, nn

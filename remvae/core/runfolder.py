@@ -215,6 +215,20 @@ class RunFolder:
         return self.logs / f"{stage}.log"
 
     @property
+    def tensorboard(self) -> Path:
+        return self.logs / "tensorboard"
+
+    @property
+    def mlflow_store(self) -> Path:
+        """The default MLflow file store of the run."""
+        return self.root / "mlruns"
+
+    @property
+    def mlflow_run_record(self) -> Path:
+        """The MLflow run id of the run, so a resumed run continues it."""
+        return self.logs / "mlflow_run.json"
+
+    @property
     def priors(self) -> Path:
         return self.root / "priors"
 
@@ -240,7 +254,7 @@ class RunFolder:
         return self.root / "previous"
 
     OUTPUTS = ("config.json", "model.json", "environment.json", "checkpoints", "metrics", "figures", "report.pdf",
-               "logs", "priors")
+               "logs", "priors", "mlruns")
     """What a run writes (and ``--fresh`` moves aside); args.json and the scripts stay."""
 
     # Reading.

@@ -22,7 +22,14 @@ from typing import Any, Literal
 import jinja2
 
 from remvae.args import Experiment
-from remvae.core.registry import ARCHITECTURES, EVALUATORS, MODELS, READERS, TRAINERS, Registry
+from remvae.core.registry import (
+    ARCHITECTURES,
+    EVALUATORS,
+    MODELS,
+    READERS,
+    TRAINERS,
+    Registry,
+)
 from remvae.core.runfolder import RunFolder, write_bytes, write_json
 from remvae.generator.literals import Code, literal
 

@@ -26,7 +26,12 @@ from pathlib import Path
 from typing import IO, Any, Mapping
 
 from remvae.args import Experiment
-from remvae.core.checkpoint import CheckpointError, checkpoint_identity, find_checkpoint, read_state
+from remvae.core.checkpoint import (
+    CheckpointError,
+    checkpoint_identity,
+    find_checkpoint,
+    read_state,
+)
 from remvae.core.runfolder import RunFolder, StorageError, describe_os_error
 
 STAGES = ("train", "visualize", "eval", "report")

@@ -1,3 +1,10 @@
 """remvae's own components; importing this package registers them."""
 
-from remvae.playground import architectures, evaluators, models, priors, readers, trainers  # noqa: F401
+from remvae.playground import (  # noqa: F401
+    architectures,
+    evaluators,
+    models,
+    priors,
+    readers,
+    trainers,
+)

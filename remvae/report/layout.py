@@ -18,7 +18,14 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from PIL import Image
 
-from remvae.report.style import FONT_SIZE, MUTED, line_height, report_style, text_width, wrap
+from remvae.report.style import (
+    FONT_SIZE,
+    MUTED,
+    line_height,
+    report_style,
+    text_width,
+    wrap,
+)
 
 PAGE_WIDTH, PAGE_HEIGHT = 8.27, 11.69  # A4 in inches
 MARGIN = 0.7

@@ -14,14 +14,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from remvae.core.runfolder import RunFolder, write_bytes
 from remvae.report.catalog import FIGURES, FIGURES_BY_NAME
 from remvae.report.figures.curves import curves_figure
 from remvae.report.layout import Column, Document
 from remvae.report.references import SOURCE, find_ours, references_for
-from remvae.core.runfolder import RunFolder, write_bytes
 from remvae.report.runfolder import RunFiles, flatten
 from remvae.report.style import BAD, MUTED, png_bytes
-from remvae.report.values import config_rows, format_duration, format_share, format_value, judge_text, metric_items
+from remvae.report.values import (
+    config_rows,
+    format_duration,
+    format_share,
+    format_value,
+    judge_text,
+    metric_items,
+)
 
 HEADLINE_PATTERNS = (
     r"(^|\.)text_to_image_top1$", r"(^|\.)image_to_text_vs_judge$", r"(^|\.)image_to_text_f1_micro$",

@@ -23,7 +23,14 @@ from remvae.serve.limits import (
     bounded_int,
     bounded_number,
 )
-from remvae.serve.schemas import CaptionToImages, Endpoint, ImageToCaption, Interpolate, PriorSamples, Transfer
+from remvae.serve.schemas import (
+    CaptionToImages,
+    Endpoint,
+    ImageToCaption,
+    Interpolate,
+    PriorSamples,
+    Transfer,
+)
 
 
 def available_features(model: LoadedModel) -> dict[str, bool]:

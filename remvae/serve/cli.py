@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from remvae.exitcodes import EXIT_BAD_INPUT, EXIT_OK
 from remvae.serve import DEFAULT_HOST, DEFAULT_PORT
 
 EXTRA = {"fastapi", "starlette", "uvicorn"}
@@ -30,8 +31,6 @@ def serve_command(args: argparse.Namespace) -> int:
     A run folder that cannot be loaded raises the loader's error (a ``ValueError``), which ``remvae``
     reports as bad input.
     """
-    from remvae.cli import EXIT_BAD_INPUT, EXIT_OK
-
     try:
         from remvae.serve.server import serve
     except ModuleNotFoundError as error:

@@ -18,7 +18,13 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from remvae.serve.limits import BAD_REQUEST, TOO_LARGE, UNSUPPORTED_TYPE, InputError, Limits
+from remvae.serve.limits import (
+    BAD_REQUEST,
+    TOO_LARGE,
+    UNSUPPORTED_TYPE,
+    InputError,
+    Limits,
+)
 
 SIGNATURES = {"PNG": b"\x89PNG\r\n\x1a\n", "JPEG": b"\xff\xd8\xff"}
 _DATA_URL = re.compile(r"data:[\w.+-]+/[\w.+-]+;base64,(?P<payload>.*)", re.DOTALL)

@@ -13,7 +13,14 @@ from torch import Tensor, nn
 
 from remvae.core.data import ImageTextDataset
 from remvae.core.distributions import Posterior
-from remvae.core.vae import Decoder, Encoder, ImageVAE, TextDecoder, TextEncoder, TextVAE
+from remvae.core.vae import (
+    Decoder,
+    Encoder,
+    ImageVAE,
+    TextDecoder,
+    TextEncoder,
+    TextVAE,
+)
 from remvae.playground.models.aligned import AlignedConfig, AlignedVAE
 from remvae.text import MNIST_GRAMMAR, Tokenizer
 from remvae.text.batch import TextBatch

@@ -4,8 +4,10 @@ Intrinsic (``perplexity``), by importance sampling with k draws z_1..z_k ~ q(z|x
     log p(x) ~= logsumexp_j [log p(x|z_j) + log p(z_j) - log q(z_j|x)] - log k,
     perplexity = exp(-sum_x log p(x) / sum_x T_x),  T_x = the tokens after <bos> up to <eos> included;
     ELBO = E_q[log p(x|z)] - KL(q(z|x) || p(z)) (k-sample average of the first term).
-Judge LM (``lm_perplexity``): exp of a causal LM's mean token NLL of the captions (scored as
-``<bos> caption <eos>``), for the test captions, their reconstructions and image->text captions.
+Judge LM: exp of a causal LM's mean token NLL of the captions (scored as ``<bos> caption <eos>``), for the
+test captions, their reconstructions and image->text captions, with each set's ratio to the test captions':
+``caption_perplexity`` under the data set's shipped caption LM (offline), ``lm_perplexity`` under a Hugging
+Face causal LM (GPT-2, as the reference measured, when its weights are present).
 Validity (``caption_validity``): share of generated captions that are sentences of the data's grammar.
 """
 
@@ -18,9 +20,9 @@ import torch
 from pydantic import Field
 
 from remvae.core.config import ComponentConfig
+from remvae.core.distributions import Posterior
 from remvae.core.evaluator import EvaluationContext, EvaluationError, Evaluator
 from remvae.core.registry import EVALUATORS
-from remvae.core.distributions import Posterior
 from remvae.playground.evaluators.common import (
     caption_grammar,
     image_to_text,
@@ -28,6 +30,12 @@ from remvae.playground.evaluators.common import (
     text_reconstructions,
 )
 from remvae.playground.evaluators.hub import from_pretrained
+from remvae.playground.evaluators.judges.caption_lm import (
+    CaptionLM,
+    CaptionLMError,
+    load_caption_lm,
+)
+from remvae.playground.evaluators.judges.resolve import JUDGE_OF_DATASET
 
 
 class IntrinsicPerplexityConfig(ComponentConfig):
@@ -81,6 +89,77 @@ class IntrinsicPerplexity(Evaluator):
 
 
 TextSet = Literal["original", "reconstruction", "image_to_text"]
+TEXT_SETS: tuple[TextSet, ...] = ("original", "reconstruction", "image_to_text")
+
+
+def caption_sets(ctx: EvaluationContext, names: list[TextSet]) -> dict[str, list[str]]:
+    """The captions a judge LM scores: the evaluated test captions, their reconstructions (encoded and decoded
+    by the text VAE) and the captions generated from the evaluated images."""
+    sources = {
+        "original": lambda: list(ctx.items.captions),
+        "reconstruction": lambda: text_reconstructions(ctx),
+        "image_to_text": lambda: image_to_text(ctx),
+    }
+    return {name: list(sources[name]()) for name in names}
+
+
+def perplexity_rows(scored: dict[str, tuple[float, int]]) -> dict[str, Any]:
+    """Per caption set: perplexity exp(NLL / tokens), NLL per token, scored tokens, and the perplexity's ratio to
+    the original captions' (the reference reads the ratio: a different judge LM changes the absolute values)."""
+    metrics: dict[str, Any] = {}
+    for name, (total, count) in scored.items():
+        metrics[f"{name}_nll_per_token"] = total / count if count else float("nan")
+        metrics[f"{name}_perplexity"] = math.exp(total / count) if count else float("nan")
+        metrics[f"{name}_tokens"] = count
+    if "original" in scored:
+        for name in scored:
+            if name != "original":
+                metrics[f"{name}_ratio_to_original"] = metrics[f"{name}_perplexity"] / metrics["original_perplexity"]
+    return metrics
+
+
+class CaptionPerplexityConfig(ComponentConfig):
+    """The caption LM (a shipped offline judge) and the caption sets it scores."""
+
+    lm: str | None = Field(
+        None, description="caption LM name or path (default: the data set's shipped LM, e.g. mnist_lm)"
+    )
+    texts: list[TextSet] = Field(default_factory=lambda: list(TEXT_SETS), min_length=1)
+
+
+@EVALUATORS.register("caption_perplexity", config=CaptionPerplexityConfig)
+class CaptionPerplexity(Evaluator):
+    """Perplexity of test, reconstructed and image->text captions under the data set's shipped caption LM (offline)."""
+
+    def __init__(self, config: CaptionPerplexityConfig) -> None:
+        self.config = config
+
+    def _lm(self, ctx: EvaluationContext) -> CaptionLM:
+        def load() -> CaptionLM:
+            dataset = JUDGE_OF_DATASET.get(ctx.dataset or "", ctx.dataset)
+            name = self.config.lm or f"{dataset}_lm"
+            try:
+                return load_caption_lm(name, ctx.device)
+            except CaptionLMError as error:
+                raise EvaluationError(f"caption_perplexity.lm: {error}") from None
+
+        return ctx.cached(f"caption_lm:{self.config.lm}", load)
+
+    def judge_record(self, ctx: EvaluationContext) -> dict[str, Any]:
+        lm = self._lm(ctx)
+        info = lm.info
+        return {"name": info.dataset + "_lm" if info else None, "path": info.path if info else None,
+                "validation_perplexity": info.validation_perplexity if info else None}
+
+    @torch.no_grad()
+    def evaluate(self, ctx: EvaluationContext) -> dict[str, Any]:
+        lm = self._lm(ctx)
+        scored = {}
+        for name, captions in caption_sets(ctx, self.config.texts).items():
+            nll, tokens = lm.caption_nll(captions)
+            ctx.per_item[f"{name}_nll"], ctx.per_item[f"{name}_tokens"] = nll, tokens
+            scored[name] = (float(nll.sum()), int(tokens.sum()))
+        return perplexity_rows(scored)
 
 
 class LMPerplexityConfig(ComponentConfig):
@@ -88,8 +167,11 @@ class LMPerplexityConfig(ComponentConfig):
 
     model: str = Field("gpt2", min_length=1, description="Hugging Face causal LM id or local folder")
     local_files_only: bool = Field(False, description="never download the LM (use the local copy or fail)")
+    when_missing: Literal["fail", "skip"] = Field(
+        "fail", description="without the LM's weights: fail the evaluation, or record it as not available"
+    )
     batch_size: int = Field(64, ge=1)
-    texts: list[TextSet] = Field(default_factory=lambda: ["original", "reconstruction", "image_to_text"], min_length=1)
+    texts: list[TextSet] = Field(default_factory=lambda: list(TEXT_SETS), min_length=1)
 
 
 def load_causal_lm(name: str, local_files_only: bool, device: torch.device) -> tuple[Any, Any]:
@@ -145,19 +227,17 @@ class LMPerplexity(Evaluator):
 
     @torch.no_grad()
     def evaluate(self, ctx: EvaluationContext) -> dict[str, Any]:
-        model, tokenizer = load_causal_lm(self.config.model, self.config.local_files_only, ctx.device)
-        sources = {
-            "original": lambda: ctx.items.captions,
-            "reconstruction": lambda: text_reconstructions(ctx),
-            "image_to_text": lambda: image_to_text(ctx),
+        try:
+            model, tokenizer = load_causal_lm(self.config.model, self.config.local_files_only, ctx.device)
+        except EvaluationError as error:
+            if self.config.when_missing == "fail":
+                raise
+            return {"available": False, "reason": str(error)}
+        scored = {
+            name: lm_token_nll(model, tokenizer, captions, self.config.batch_size, ctx.device)
+            for name, captions in caption_sets(ctx, self.config.texts).items()
         }
-        metrics: dict[str, Any] = {}
-        for name in self.config.texts:
-            total, count = lm_token_nll(model, tokenizer, list(sources[name]()), self.config.batch_size, ctx.device)
-            metrics[f"{name}_nll_per_token"] = total / count if count else float("nan")
-            metrics[f"{name}_perplexity"] = math.exp(total / count) if count else float("nan")
-            metrics[f"{name}_tokens"] = count
-        return metrics
+        return {"available": True, **perplexity_rows(scored)}
 
 
 @EVALUATORS.register("caption_validity", config=ComponentConfig)

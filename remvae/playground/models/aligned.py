@@ -27,7 +27,10 @@ from remvae.core.distributions import FullGaussian
 from remvae.core.model import Batch, ModelConfig, ModelOutput, MultimodalModel, Term
 from remvae.core.registry import ALIGNMENTS, MODELS, ComponentRef
 from remvae.core.vae import ImageVAE, TextVAE
-from remvae.playground.models.conditional_prior import ConditionalPrior, ConditionalPriorConfig
+from remvae.playground.models.conditional_prior import (
+    ConditionalPrior,
+    ConditionalPriorConfig,
+)
 from remvae.text.batch import TextBatch
 
 BASE_TERMS = (

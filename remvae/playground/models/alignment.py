@@ -29,8 +29,8 @@ from typing import Callable, Literal
 from torch import Tensor
 
 from remvae.core.config import ComponentConfig
-from remvae.core.registry import ALIGNMENTS
 from remvae.core.distributions import Posterior
+from remvae.core.registry import ALIGNMENTS
 
 Reduction = Literal["mean", "sum"]
 Direction = Literal["image_to_text", "text_to_image"]

@@ -25,7 +25,14 @@ import torch
 from torch import Tensor
 
 from remvae.core.distributions import Posterior
-from remvae.core.model import Batch, Modality, ModelConfig, ModelOutput, MultimodalModel, Term
+from remvae.core.model import (
+    Batch,
+    Modality,
+    ModelConfig,
+    ModelOutput,
+    MultimodalModel,
+    Term,
+)
 from remvae.core.vae import ImageVAE, TextVAE
 
 

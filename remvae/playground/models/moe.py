@@ -36,7 +36,11 @@ import torch
 
 from remvae.core.model import Batch, ModelConfig, ModelOutput, Term
 from remvae.core.registry import MODELS
-from remvae.playground.models.experts import Mixture, PairedFamily, standard_normal_log_prob
+from remvae.playground.models.experts import (
+    Mixture,
+    PairedFamily,
+    standard_normal_log_prob,
+)
 
 MIXTURE = "q(z | X) = (q(z | x_img) + q(z | x_txt)) / 2"
 

@@ -34,7 +34,12 @@ import torch
 
 from remvae.core.model import Batch, ModelConfig, ModelOutput, Term
 from remvae.core.registry import MODELS
-from remvae.playground.models.experts import Mixture, PairedFamily, joint_reconstruction_terms, product_of_experts
+from remvae.playground.models.experts import (
+    Mixture,
+    PairedFamily,
+    joint_reconstruction_terms,
+    product_of_experts,
+)
 
 SUBSETS = "q~(z | x_img), q~(z | x_txt), q~(z | x_img, x_txt) = PoE(q(z | x_img), q(z | x_txt))"
 

@@ -36,7 +36,11 @@ import torch
 from remvae.core.distributions import Posterior
 from remvae.core.model import Batch, Modality, ModelConfig, ModelOutput, Term
 from remvae.core.registry import MODELS
-from remvae.playground.models.experts import PairedFamily, joint_reconstruction_terms, product_of_experts
+from remvae.playground.models.experts import (
+    PairedFamily,
+    joint_reconstruction_terms,
+    product_of_experts,
+)
 from remvae.text.batch import TextBatch
 
 JOINT = "q(z | x_img, x_txt) = PoE(N(0, I), q~(z | x_img), q~(z | x_txt))"

@@ -9,7 +9,14 @@ from typing import ClassVar, Collection
 
 import torch
 
-from remvae.core.model import Batch, Modality, ModelConfig, ModelOutput, MultimodalModel, Term
+from remvae.core.model import (
+    Batch,
+    Modality,
+    ModelConfig,
+    ModelOutput,
+    MultimodalModel,
+    Term,
+)
 from remvae.core.registry import MODELS
 from remvae.core.vae import ImageVAE, TextVAE
 

@@ -9,9 +9,23 @@ registry, fitted by :func:`fit_prior` and stored by :func:`save_prior` / :func:`
 """
 
 from remvae.playground.priors.common import PRIORS, kl_monte_carlo, mean_log_prob
-from remvae.playground.priors.flow import FlowPriorConfig, MaskedAutoregressiveFlowPrior, fit_flow
-from remvae.playground.priors.gmm import GaussianMixturePrior, GMMPriorConfig, fit_gaussian_mixture, fit_gmm
-from remvae.playground.priors.store import PriorFileError, fit_prior, load_prior, save_prior
+from remvae.playground.priors.flow import (
+    FlowPriorConfig,
+    MaskedAutoregressiveFlowPrior,
+    fit_flow,
+)
+from remvae.playground.priors.gmm import (
+    GaussianMixturePrior,
+    GMMPriorConfig,
+    fit_gaussian_mixture,
+    fit_gmm,
+)
+from remvae.playground.priors.store import (
+    PriorFileError,
+    fit_prior,
+    load_prior,
+    save_prior,
+)
 from remvae.playground.priors.vamp import VampPrior
 
 __all__ = [

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor
 
 from remvae.core.distributions import Posterior
 from remvae.core.prior import LatentPrior
-from remvae.core.registry import PRIORS  # builders: fit(config, train_latents=, val_latents=, seed=) -> (prior, record)
+from remvae.core.registry import (
+    PRIORS,  # builders: fit(config, train_latents=, val_latents=, seed=) -> (prior, record)
+)
 
 
 def kl_monte_carlo(posterior: Posterior, z: Tensor, prior: LatentPrior) -> Tensor:

@@ -8,9 +8,16 @@ Each reader is also a plain class or function following torchvision's convention
 
 from remvae.playground.readers.bundled import BundledDigits
 from remvae.playground.readers.celeba import CelebACaptions, CelebAConfig
-from remvae.playground.readers.celeba_captions import CELEBA_ATTRIBUTES, CELEBA_GRAMMAR, CelebAAttributeGrammar
+from remvae.playground.readers.celeba_captions import (
+    CELEBA_ATTRIBUTES,
+    CELEBA_GRAMMAR,
+    CelebAAttributeGrammar,
+)
 from remvae.playground.readers.errors import DataFormatError
-from remvae.playground.readers.labelled import DownloadableLabelCaptionConfig, LabelCaptionConfig
+from remvae.playground.readers.labelled import (
+    DownloadableLabelCaptionConfig,
+    LabelCaptionConfig,
+)
 from remvae.playground.readers.mnist import FashionMNISTCaptions, MNISTCaptions
 from remvae.playground.readers.paths import cache_dir, data_roots
 from remvae.playground.readers.text_file import TextFileConfig, read_text_file

@@ -18,7 +18,12 @@ from remvae.core.data import ImageTextDataset
 from remvae.core.registry import READERS
 from remvae.playground.readers.errors import DataFormatError
 from remvae.playground.readers.idx import Readable
-from remvae.playground.readers.labelled import LabelCaptionConfig, Split, Transform, captioned_labels
+from remvae.playground.readers.labelled import (
+    LabelCaptionConfig,
+    Split,
+    Transform,
+    captioned_labels,
+)
 from remvae.playground.readers.mnist import find_split, read_split
 from remvae.text.captions import MNIST_GRAMMAR
 

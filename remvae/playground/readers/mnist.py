@@ -18,7 +18,12 @@ from remvae.core.data import ImageTextDataset
 from remvae.core.registry import READERS
 from remvae.playground.readers.errors import DataFormatError
 from remvae.playground.readers.idx import Readable, find_idx, read_idx
-from remvae.playground.readers.labelled import DownloadableLabelCaptionConfig, Split, Transform, captioned_labels
+from remvae.playground.readers.labelled import (
+    DownloadableLabelCaptionConfig,
+    Split,
+    Transform,
+    captioned_labels,
+)
 from remvae.playground.readers.paths import data_roots, locate
 from remvae.text.captions import FASHION_MNIST_GRAMMAR, MNIST_GRAMMAR, CaptionGrammar
 

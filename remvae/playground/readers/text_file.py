@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
 from pydantic import Field
 
 from remvae.core.config import ComponentConfig

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from remvae.core.config import IGNORED, RUN_LENGTH, ComponentConfig
 from remvae.core.registry import SCHEDULES, ComponentRef
 from remvae.playground.trainers.optim import check_lr_scheduler, check_optimizer
+from remvae.playground.trainers.tracking import TrackingConfig
 
 Precision = Literal["fp32", "bf16", "fp16"]
 
@@ -87,6 +88,10 @@ class TrainerConfig(ComponentConfig):
         json_schema_extra=IGNORED,
     )
     quiet: bool = Field(False, description="no progress bars", json_schema_extra=IGNORED)
+    logging: TrackingConfig = Field(
+        default_factory=TrackingConfig, json_schema_extra=IGNORED,
+        description="also log the run's parameters and scalars to TensorBoard and / or MLflow (local file store)",
+    )
     resume: bool = Field(False, description="continue from checkpoints/last when it exists", json_schema_extra=IGNORED)
 
     @field_validator("device")

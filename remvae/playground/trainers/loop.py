@@ -20,7 +20,6 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from remvae.core.checkpoint import (
     Checkpoint,
@@ -40,9 +39,15 @@ from remvae.core.distributed import (
     init_process_group,
 )
 from remvae.core.model import Batch, MultimodalModel
+from remvae.core.progress import progress as progress_bar
 from remvae.core.runfolder import RunFolder, write_json
 from remvae.core.trainer import NonFiniteLossError, Trainer, TrainResult
-from remvae.playground.trainers.batches import TensorData, batches_per_epoch, epoch_batches, ordered_batches
+from remvae.playground.trainers.batches import (
+    TensorData,
+    batches_per_epoch,
+    epoch_batches,
+    ordered_batches,
+)
 from remvae.playground.trainers.config import TrainerConfig
 from remvae.playground.trainers.extension import extension_problem
 from remvae.playground.trainers.objective import Objective
@@ -57,6 +62,7 @@ from remvae.playground.trainers.runtime import (
     restore_rng,
     seed_sequence,
 )
+from remvae.playground.trainers.tracking import Trackers, open_trackers
 from remvae.text.tokenizer import Tokenizer
 
 RESUME_KEYS = ("position", "epoch_loss_sum", "epoch_samples", "best_metric", "elapsed", "rng", "world_size",
@@ -288,13 +294,20 @@ class LoopTrainer(Trainer):
             session.net = DistributedDataParallel(session.net, device_ids=device_ids)
         if cfg.compile:
             session.net = torch.compile(session.net)
-        log = MetricsLog(self.run, after_step=resumed_from) if main else None
+        trackers = Trackers()
+        if main:
+            recorded = self.run.recorded_config() or {}
+            trackers = open_trackers(cfg.logging, self.run, str(recorded.get("name") or self.run.root.name),
+                                     resumed=resumed_from > 0, after_step=resumed_from)
+            trackers.log_params(recorded or {"trainer": {"name": self.name, "config": cfg.model_dump(mode="json")}})
+        log = MetricsLog(self.run, after_step=resumed_from, trackers=trackers) if main else None
         if main:
             write_json(self.run.environment, environment(self.device, self.context.world_size))
         timing = _Interval()
         started = time.perf_counter()
         try:
-            self._epochs(session, train, val, log, timing)
+            with trackers:
+                self._epochs(session, train, val, log, timing)
         except KeyboardInterrupt:
             self._save(session, best=False, gather=False)
             raise
@@ -352,9 +365,9 @@ class LoopTrainer(Trainer):
         elapsed_before = progress.elapsed
         while progress.epoch < cfg.epochs and progress.step < session.total_steps and not progress.stopped_early:
             batches = epoch_batches(train.size, cfg.batch_size, cfg.seed, progress.epoch, self.context, cfg.drop_last)
-            bar = tqdm(
-                total=len(batches), initial=progress.position, desc=f"epoch {progress.epoch + 1}/{cfg.epochs}",
-                unit="step", disable=cfg.quiet or not self.context.is_main, dynamic_ncols=True, leave=False,
+            bar = progress_bar(
+                len(batches), f"epoch {progress.epoch + 1}/{cfg.epochs}", quiet=cfg.quiet or not self.context.is_main,
+                initial=progress.position, unit="step", leave=False,
             )
             try:
                 for index in batches[progress.position :]:

@@ -13,7 +13,13 @@ from typing import Any
 
 import torch
 
-from remvae.core.runfolder import RunFolder, StorageError, describe_os_error, write_bytes
+from remvae.core.runfolder import (
+    RunFolder,
+    StorageError,
+    describe_os_error,
+    write_bytes,
+)
+from remvae.playground.trainers.tracking import Trackers
 
 ENVIRONMENT_PACKAGES = ("torch", "torchvision", "remvae", "xlstm", "numpy", "safetensors", "pydantic")
 
@@ -36,14 +42,16 @@ def _step_of(line: str) -> float:
 
 
 class MetricsLog:
-    """Appends one JSON object per logged step to ``metrics/train.jsonl`` and per epoch to ``validation.jsonl``.
+    """Appends one JSON object per logged step to ``metrics/train.jsonl`` and per epoch to ``validation.jsonl``,
+    and hands the same records to the run's trackers (TensorBoard, MLflow) under ``train/`` and ``validation/``.
 
     ``after_step``: the step training (re)starts from; records of later steps, left by a run that was
     killed after its last checkpoint, are removed first.
     """
 
-    def __init__(self, run: RunFolder, after_step: int = 0) -> None:
+    def __init__(self, run: RunFolder, after_step: int = 0, trackers: Trackers | None = None) -> None:
         self.run = run
+        self.trackers = trackers if trackers is not None else Trackers()
         try:
             run.metrics.mkdir(parents=True, exist_ok=True)
             for path in (run.train_log, run.validation_log):
@@ -54,6 +62,7 @@ class MetricsLog:
 
     def log(self, record: dict[str, Any]) -> None:
         self._append(self._file, record)
+        self.trackers.log_metrics(record["step"], record, prefix="train")
 
     def log_validation(self, record: dict[str, Any]) -> None:
         try:
@@ -61,6 +70,7 @@ class MetricsLog:
                 self._append(handle, record)
         except OSError as error:
             raise StorageError(error.errno, f"{self.run.validation_log}: cannot write ({describe_os_error(error)})") from None
+        self.trackers.log_metrics(record["step"], record, prefix="validation")
 
     def _append(self, handle: Any, record: dict[str, Any]) -> None:
         try:

@@ -43,16 +43,13 @@ from types import TracebackType
 from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import Field
-from tqdm.auto import tqdm
 
 from remvae.core.config import ComponentConfig, validate_config
 from remvae.core.registry import Registry
+from remvae.core.runfolder import RunFolder, write_json
 
-CONFIG_SECTION = "logging"
+CONFIG_SECTION = "trainer.config.logging"
 INSTALL_HINT = "pip install 'remvae[tracking]'"
-TENSORBOARD_DIR = Path("logs") / "tensorboard"
-MLFLOW_STORE_DIR = Path("mlruns")
-MLFLOW_RUN_FILE = Path("logs") / "mlflow_run.json"
 
 Status = Literal["FINISHED", "FAILED", "KILLED"]
 T = TypeVar("T")
@@ -205,7 +202,10 @@ class MLflowTracker:
         A continued run whose parameter changed keeps the first value; a warning names those keys.
         """
         from mlflow.entities import Param
-        from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH
+        from mlflow.utils.validation import (
+            MAX_PARAM_VAL_LENGTH,
+            MAX_PARAMS_TAGS_PER_BATCH,
+        )
 
         logged = self._client.get_run(self.run_id).data.params
         values = {key: str(value)[:MAX_PARAM_VAL_LENGTH] for key, value in flatten_params(params).items()}
@@ -283,29 +283,28 @@ TRACKERS: Registry[Tracker] = Registry("tracker", "experiment tracking sinks")
 
 @TRACKERS.register("tensorboard", config=TrackingConfig)
 def open_tensorboard(
-    config: TrackingConfig, *, run_dir: Path, experiment_name: str, resumed: bool, after_step: int
+    config: TrackingConfig, *, run: RunFolder, experiment_name: str, resumed: bool, after_step: int
 ) -> TensorBoardTracker:
     """TensorBoard event files in <run>/logs/tensorboard; a resumed run purges earlier events after its checkpoint."""
-    return TensorBoardTracker(run_dir / TENSORBOARD_DIR, purge_step=after_step + 1 if resumed else None)
+    return TensorBoardTracker(run.tensorboard, purge_step=after_step + 1 if resumed else None)
 
 
 @TRACKERS.register("mlflow", config=TrackingConfig)
 def open_mlflow(
-    config: TrackingConfig, *, run_dir: Path, experiment_name: str, resumed: bool, after_step: int
+    config: TrackingConfig, *, run: RunFolder, experiment_name: str, resumed: bool, after_step: int
 ) -> MLflowTracker:
     """An MLflow run (default store: the file store <run>/mlruns), its id kept in <run>/logs/mlflow_run.json.
 
     A resumed run continues the recorded MLflow run; a new one starts a new MLflow run.
     """
-    record = run_dir / MLFLOW_RUN_FILE
+    record = run.mlflow_run_record
     tracker = MLflowTracker(
-        config.mlflow_tracking_uri or (run_dir / MLFLOW_STORE_DIR).resolve().as_uri(),
+        config.mlflow_tracking_uri or run.mlflow_store.as_uri(),
         config.mlflow_experiment or experiment_name,
-        config.run_name or run_dir.resolve().name,
+        config.run_name or run.root.name,
         run_id=_recorded_run_id(record) if resumed else None,
     )
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"run_id": tracker.run_id, "tracking_uri": tracker.tracking_uri}) + "\n", "utf-8")
+    write_json(record, {"run_id": tracker.run_id, "tracking_uri": tracker.tracking_uri})
     return tracker
 
 
@@ -316,7 +315,7 @@ def _recorded_run_id(record: Path) -> str | None:
 
 def open_trackers(
     config: TrackingConfig | dict[str, Any] | None,
-    run_dir: str | Path,
+    run_dir: str | Path | RunFolder,
     experiment_name: str,
     resumed: bool,
     after_step: int = 0,
@@ -328,28 +327,19 @@ def open_trackers(
     :class:`TrackingDependencyError`, after closing the trackers already opened.
     """
     resolved = validate_config(TrackingConfig, config, where=CONFIG_SECTION)
+    run = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
     opened: list[Tracker] = []
     with ExitStack() as cleanup:
         for entry in TRACKERS:
             if getattr(resolved, entry.name, False):
                 tracker = entry.build(
-                    resolved, run_dir=Path(run_dir), experiment_name=experiment_name, resumed=resumed,
+                    resolved, run=run, experiment_name=experiment_name, resumed=resumed,
                     after_step=after_step,
                 )
                 cleanup.callback(tracker.close, "FAILED")
                 opened.append(tracker)
         cleanup.pop_all()
     return Trackers(opened, skip_through=after_step if resumed else None)
-
-
-def progress(iterable_or_total: Iterable[T] | int, desc: str, quiet: bool = False, **options: Any) -> tqdm:
-    """A tqdm bar for a long stage, the one home of the rule for showing bars.
-
-    Hidden when ``quiet``, and when stderr is not a terminal (logs, CI: tqdm's ``disable=None``);
-    shown in notebooks (tqdm.auto's widget). ``options`` go to tqdm (``unit``, ``initial``, ``leave``...).
-    """
-    source = {"total": iterable_or_total} if isinstance(iterable_or_total, int) else {"iterable": iterable_or_total}
-    return tqdm(**source, desc=desc, disable=True if quiet else None, dynamic_ncols=True, **options)
 
 
 __all__ = [
@@ -362,6 +352,5 @@ __all__ = [
     "TrackingDependencyError",
     "flatten_params",
     "open_trackers",
-    "progress",
     "scalars",
 ]

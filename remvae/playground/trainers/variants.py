@@ -7,7 +7,11 @@ from pathlib import Path
 from remvae.core.model import MultimodalModel, TermKind
 from remvae.core.registry import SCHEDULES, TRAINERS
 from remvae.core.runfolder import RunFolder
-from remvae.playground.trainers.config import AnnealingConfig, ClippedConfig, TrainerConfig
+from remvae.playground.trainers.config import (
+    AnnealingConfig,
+    ClippedConfig,
+    TrainerConfig,
+)
 from remvae.playground.trainers.loop import LoopTrainer
 from remvae.playground.trainers.objective import Objective, Schedule
 from remvae.playground.trainers.schedules import Constant

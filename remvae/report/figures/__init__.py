@@ -9,7 +9,10 @@ from remvae.report.figures.grids import (
     reconstructions_figure,
     text_to_image_figure,
 )
-from remvae.report.figures.interpolations import InterpolationPath, interpolations_figure
+from remvae.report.figures.interpolations import (
+    InterpolationPath,
+    interpolations_figure,
+)
 from remvae.report.figures.latent import latent_figure
 
 __all__ = [

@@ -16,7 +16,6 @@ from torch import Tensor
 
 from remvae.report.style import FONT_SIZE, report_style, wrap
 
-
 PREFERRED_ATTRIBUTES = ("Male", "Smiling")  # CelebA attributes that are plain to see in a face
 
 

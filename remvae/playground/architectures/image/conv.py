@@ -6,11 +6,21 @@ from typing import Callable
 
 from torch import Tensor, nn
 
-from remvae.core.registry import ARCHITECTURES
 from remvae.core.distributions import Posterior
+from remvae.core.registry import ARCHITECTURES
 from remvae.core.vae import Decoder, Encoder, ImageVAE
-from remvae.playground.architectures.image.common import GaussianHead, activation, check_images, image_vae
-from remvae.playground.architectures.image.conv_config import STRIDE, ConvConfig, output_padding, padding
+from remvae.playground.architectures.image.common import (
+    GaussianHead,
+    activation,
+    check_images,
+    image_vae,
+)
+from remvae.playground.architectures.image.conv_config import (
+    STRIDE,
+    ConvConfig,
+    output_padding,
+    padding,
+)
 
 NormFactory = Callable[[int], nn.Module]
 

@@ -9,7 +9,11 @@ from torch import nn
 from remvae.core.registry import ARCHITECTURES
 from remvae.core.vae import ImageVAE
 from remvae.playground.architectures.image.common import image_vae
-from remvae.playground.architectures.image.conv import ConvDecoder, ConvEncoder, NormFactory
+from remvae.playground.architectures.image.conv import (
+    ConvDecoder,
+    ConvEncoder,
+    NormFactory,
+)
 from remvae.playground.architectures.image.conv_config import ConvNormConfig
 
 

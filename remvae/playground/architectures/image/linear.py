@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from remvae.core.registry import ARCHITECTURES
 from remvae.core.distributions import Posterior
+from remvae.core.registry import ARCHITECTURES
 from remvae.core.vae import Decoder, Encoder, ImageVAE
-from remvae.playground.architectures.image.common import GaussianHead, activation, check_images, image_vae
+from remvae.playground.architectures.image.common import (
+    GaussianHead,
+    activation,
+    check_images,
+    image_vae,
+)
 from remvae.playground.architectures.image.linear_config import LinearConfig
 
 

@@ -6,12 +6,22 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from remvae.core.registry import ARCHITECTURES
 from remvae.core.distributions import Posterior
+from remvae.core.registry import ARCHITECTURES
 from remvae.core.vae import TextDecoder, TextEncoder, TextVAE
+from remvae.playground.architectures.text.common import (
+    PosteriorHead,
+    check_width,
+    require_tokenizer,
+    text_vae,
+)
+from remvae.playground.architectures.text.rnn_config import (
+    Cell,
+    GRUConfig,
+    LSTMConfig,
+    RNNConfig,
+)
 from remvae.text.batch import TextBatch
-from remvae.playground.architectures.text.common import PosteriorHead, check_width, require_tokenizer, text_vae
-from remvae.playground.architectures.text.rnn_config import Cell, GRUConfig, LSTMConfig, RNNConfig
 from remvae.text.tokenizer import Tokenizer
 
 CELLS: dict[str, type[nn.LSTM] | type[nn.GRU]] = {"lstm": nn.LSTM, "gru": nn.GRU}

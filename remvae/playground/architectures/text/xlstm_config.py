@@ -6,7 +6,14 @@ import logging
 from types import ModuleType
 from typing import Literal
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationInfo,
+    field_validator,
+)
 
 from remvae.playground.architectures.text.common import TextArchitectureConfig
 

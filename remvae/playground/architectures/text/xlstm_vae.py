@@ -18,12 +18,17 @@ import torch
 from torch import Tensor, nn
 
 from remvae.core.config import ConfigError
-from remvae.core.registry import ARCHITECTURES
 from remvae.core.distributions import Posterior
+from remvae.core.registry import ARCHITECTURES
 from remvae.core.vae import TextDecoder, TextEncoder, TextVAE
-from remvae.text.batch import TextBatch
-from remvae.playground.architectures.text.common import PosteriorHead, check_width, require_tokenizer, text_vae
+from remvae.playground.architectures.text.common import (
+    PosteriorHead,
+    check_width,
+    require_tokenizer,
+    text_vae,
+)
 from remvae.playground.architectures.text.xlstm_config import XLSTMConfig, xlstm_package
+from remvae.text.batch import TextBatch
 from remvae.text.tokenizer import Tokenizer
 
 if TYPE_CHECKING:

@@ -29,7 +29,11 @@ from torch import Tensor, nn
 
 from remvae.core.config import ComponentConfig, format_validation_error
 from remvae.playground.evaluators.judges.judge import JudgeError
-from remvae.playground.evaluators.judges.store import find_record, read_record, save_weights_and_record
+from remvae.playground.evaluators.judges.store import (
+    find_record,
+    read_record,
+    save_weights_and_record,
+)
 from remvae.text.batch import TextBatch
 from remvae.text.tokenizer import Tokenizer, TokenizerError
 
@@ -113,22 +117,24 @@ class CaptionLM(nn.Module):
         return (nll * scored).sum(1)
 
     @torch.no_grad()
-    def token_nll(self, captions: list[str], batch_size: int = 512) -> tuple[float, int]:
-        """Summed NLL (nats) of ``captions`` and the number of scored tokens (words + one ``<eos>`` each).
-
-        Scored in eval mode (no dropout); the module's mode is restored afterwards.
-        """
+    def caption_nll(self, captions: list[str], batch_size: int = 512) -> tuple[Tensor, Tensor]:
+        """Per caption (eval mode): the summed NLL ``[N]`` (float64) and the number of scored tokens ``[N]``."""
         was_training = self.training
         self.eval()
         try:
-            total, count = 0.0, 0
+            nll, tokens = [], []
             for start in range(0, len(captions), batch_size):
                 batch = self.tokenizer.encode_batch(captions[start : start + batch_size])
-                total += float(self.sequence_nll(batch).double().sum())
-                count += int((batch.lengths - 1).sum())
-            return total, count
+                nll.append(self.sequence_nll(batch).double().cpu())
+                tokens.append(batch.lengths - 1)
+            return torch.cat(nll), torch.cat(tokens)
         finally:
             self.train(was_training)
+
+    def token_nll(self, captions: list[str], batch_size: int = 512) -> tuple[float, int]:
+        """Summed NLL (nats) of ``captions`` and the number of scored tokens (words + one ``<eos>`` each)."""
+        nll, tokens = self.caption_nll(captions, batch_size)
+        return float(nll.sum()), int(tokens.sum())
 
     def perplexity(self, captions: list[str]) -> float:
         """exp(summed token NLL / token count) of ``captions``."""

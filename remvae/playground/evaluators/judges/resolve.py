@@ -55,15 +55,16 @@ LABEL_CHECK_ITEMS = 512
 
 def check_label_order(name: str, predicted: Tensor, labels: Tensor, label_names: list[str], margin: float = 0.1) -> None:
     """Refuse a single-label judge whose outputs are the data's classes in another order: on a labelled batch,
-    some other assignment of outputs to classes (the best one, by the Hungarian algorithm on the confusion
-    matrix) must not beat the judge's own order by ``margin`` or more."""
+    the best assignment of outputs to classes (Hungarian algorithm on the confusion matrix) must not be a
+    competent classifier (>= 50% right) beating the judge's own order by ``margin`` or more. A weak judge,
+    whose best assignment is itself poor, is not refused by this check (its own accuracy is recorded)."""
     classes = len(label_names)
     confusion = torch.zeros(classes, classes, dtype=torch.long)
     confusion.index_put_((predicted, labels), torch.ones_like(labels), accumulate=True)
     rows, columns = linear_sum_assignment(confusion.numpy(), maximize=True)
     as_given = float(confusion.trace()) / len(labels)
     best = float(confusion.numpy()[rows, columns].sum()) / len(labels)
-    if best - as_given >= margin:
+    if best >= 0.5 and best - as_given >= margin:
         swapped = [f"output {r} looks like {label_names[c]!r}" for r, c in zip(rows, columns) if r != c][:3]
         raise JudgeError(
             f"judge {name!r}: its outputs are not in the data's class order ({as_given:.0%} right as given, "
