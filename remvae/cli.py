@@ -218,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("args", metavar="ARGS")
     for stage, help in (
         ("train", "train (or resume training) the run's model"),
+        ("prior", "fit the run's learned prior (if it declares one) to the trained model"),
         ("visualize", "draw the run's figures into figures/"),
         ("eval", "run the evaluators into metrics/eval.json"),
         ("report", "assemble report.pdf"),

@@ -8,8 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+from torch import Tensor
+
 from remvae.core.data import ImageTextDataset
+from remvae.core.model import MultimodalModel
+from remvae.core.prior import LatentPrior
 from remvae.core.registry import EVALUATORS, READERS
+from remvae.playground.priors import fit_prior
+from remvae.playground.trainers.batches import TensorData
 from remvae.text.tokenizer import Tokenizer
 
 # Data.
@@ -58,6 +65,33 @@ def fit_tokenizer(dataset: ImageTextDataset) -> Tokenizer:
     return Tokenizer.fit(dataset.captions)
 
 
+# Learned priors.
+
+
+def aggregate_latents(
+    model: MultimodalModel, tokenizer: Tokenizer | None, dataset: ImageTextDataset, seed: int, batch_size: int = 500,
+) -> Tensor:
+    """One seeded draw from the model's aggregate posterior per item of ``dataset`` (see
+    :meth:`MultimodalModel.aggregate_latents`), ``[N, D]`` on the CPU."""
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    data = TensorData.from_dataset(dataset, model.modalities, tokenizer, model.max_text_length, model.image_shape)
+    parts = [model.aggregate_latents(data.batch(index).to(device), generator).cpu()
+             for index in torch.arange(data.size).split(batch_size)]
+    return torch.cat(parts)
+
+
+def fit_learned_prior(
+    model: MultimodalModel, tokenizer: Tokenizer | None, train: ImageTextDataset, validation: ImageTextDataset,
+    name: str, config: dict[str, Any], seed: int,
+) -> tuple[LatentPrior, dict[str, Any]]:
+    """The post-hoc prior ``name`` (``gmm``, ``maf``) fitted to the aggregate posterior of the training items,
+    choosing what it chooses (mixture size, stopping epoch) on the validation items' latents."""
+    train_latents = aggregate_latents(model, tokenizer, train, seed)
+    val_latents = aggregate_latents(model, tokenizer, validation, seed + 1)
+    return fit_prior(name, config, train_latents, val_latents, seed)
+
+
 # Evaluation.
 
 
@@ -67,7 +101,9 @@ def build_evaluators(evaluators: list[tuple[str, str, dict[str, Any]]]) -> dict[
 
 
 __all__ = [
+    "aggregate_latents",
     "build_evaluators",
+    "fit_learned_prior",
     "fit_tokenizer",
     "read_split",
     "test_data",

@@ -29,6 +29,7 @@ from remvae.core.distributions import FullGaussian, Posterior
 from remvae.core.model import MultimodalModel
 from remvae.core.runfolder import RunFolder, RunFolderError
 from remvae.modelspec import ModelSpec
+from remvae.playground.priors import PriorFileError, load_prior
 from remvae.text.batch import TextBatch
 from remvae.text.tokenizer import Tokenizer
 
@@ -285,13 +286,17 @@ class LoadedModel:
         raise TypeError(f"an interpolation end is a caption (str) or an image tensor, got {type(end).__name__}")
 
 
-def load(run_dir: str | Path, device: str | torch.device = "cpu", checkpoint: str = "best") -> LoadedModel:
+def load(
+    run_dir: str | Path, device: str | torch.device = "cpu", checkpoint: str = "best", prior: bool = True
+) -> LoadedModel:
     """Load a trained run folder (``model.json`` and ``checkpoints/<checkpoint>/``) onto ``device``.
 
     ``checkpoint`` is ``best``, ``last``, or the name or path of any checkpoint folder; ``best`` falls
-    back to ``last`` for runs that kept no best checkpoint. Raises :class:`RunFolderError` or
-    :class:`CheckpointError` naming what is missing or broken, and :class:`RunFolderError` when the
-    checkpoint was trained under another config than the run's ``config.json``.
+    back to ``last`` for runs that kept no best checkpoint. When the run declares a learned prior (and
+    ``prior``), the model samples from the one fitted to this checkpoint (``priors/<name>/``). Raises
+    :class:`RunFolderError` or :class:`CheckpointError` naming what is missing or broken, and
+    :class:`RunFolderError` when the checkpoint was trained under another config than the run's
+    ``config.json`` or the declared prior was fitted to another checkpoint.
     """
     run = RunFolder(run_dir)
     if not run.root.is_dir():
@@ -313,7 +318,28 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu", checkpoint: st
     except RuntimeError as error:
         first = str(error).strip().splitlines()[0]
         raise CheckpointError(f"{folder}: weights do not fit the model of {run.model_spec} ({first})") from None
-    return LoadedModel(model.to(device), loaded.tokenizer, spec, run, folder)
+    result = LoadedModel(model, loaded.tokenizer, spec, run, folder)
+    if prior:
+        _use_learned_prior(result)
+    return result.to(device)
+
+
+def _use_learned_prior(loaded: LoadedModel) -> None:
+    """Give the model the learned prior its run declares, fitted to exactly this checkpoint."""
+    declared = (loaded.run.recorded_config() or {}).get("prior")
+    if not isinstance(declared, dict) or not declared.get("name"):
+        return
+    folder = loaded.run.prior(declared["name"])
+    try:
+        prior, info = load_prior(folder)
+    except PriorFileError as error:
+        raise RunFolderError(f"{error}; fit it with `remvae prior {loaded.run.root}`") from None
+    if (info.get("checkpoint") or {}).get("sha256") != loaded.identity["sha256"]:
+        raise RunFolderError(
+            f"{folder}: fitted to another checkpoint than {loaded.checkpoint}; refit it with "
+            f"`remvae prior {loaded.run.root}` (or load with prior=False)"
+        )
+    loaded.model.use_prior(prior)
 
 
 def _checkpoint_folder(run: RunFolder, checkpoint: str) -> Path:

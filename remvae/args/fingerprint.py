@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from remvae.args.prepare import model_type
-from remvae.args.slots import SLOTS
+from remvae.args.slots import SLOTS, TRAINING_SLOTS
 from remvae.core.config import FINGERPRINT_KEY
 
 TOP_LEVEL = ("seed",)
@@ -49,7 +49,7 @@ def training_view(resolved: dict[str, Any], keep_length: bool = False) -> dict[s
     view: dict[str, Any] = {key: resolved.get(key) for key in TOP_LEVEL}
     data = resolved.get("data") or {}
     view["data"] = {key: data.get(key) for key in ("train_length", "validation_length")}
-    for slot in SLOTS:
+    for slot in (slot for slot in SLOTS if slot.key in TRAINING_SLOTS):
         component = resolved.get(slot.key)
         if not isinstance(component, dict) or component.get("name") not in slot.registry:
             view[slot.key] = component

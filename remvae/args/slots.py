@@ -11,6 +11,7 @@ from remvae.core.registry import (
     ARCHITECTURES,
     EVALUATORS,
     MODELS,
+    PRIORS,
     READERS,
     TRAINERS,
     Registry,
@@ -70,7 +71,10 @@ SLOTS = (
     Slot("image", ARCHITECTURES, "image", optional=True),
     Slot("text", ARCHITECTURES, "text", optional=True),
     Slot("trainer", TRAINERS),
+    Slot("prior", PRIORS, optional=True),
 )
+TRAINING_SLOTS = ("reader", "model", "image", "text", "trainer")
+"""The slots that define the trained model (a learned prior is fitted afterwards, to the trained model)."""
 EVALUATOR_SLOT = Slot("evaluators", EVALUATORS)
 ALL_SLOTS = {slot.key: slot for slot in (*SLOTS, EVALUATOR_SLOT)}
 
@@ -96,6 +100,7 @@ __all__ = [
     "RUN_DEFAULTS",
     "SHARED_FIELDS",
     "SLOTS",
+    "TRAINING_SLOTS",
     "Slot",
     "article",
     "components",

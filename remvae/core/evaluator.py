@@ -168,6 +168,7 @@ def run_evaluators(
     if not same_model:
         document = _empty_document()
     document["checkpoint"] = dict(checkpoint) if checkpoint is not None else None
+    document["prior"] = ctx.model.prior().name  # what drew every prior sample (joint coherence, prior FID)
     stored = _read_items(Path(items_path)) if items_path is not None and same_model else {}
     was_training = ctx.model.training
     ctx.model.eval()
@@ -222,7 +223,7 @@ def read_items(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def _empty_document() -> dict[str, Any]:
-    return {"remvae_version": None, "created": None, "checkpoint": None, "evaluators": {}}
+    return {"remvae_version": None, "created": None, "checkpoint": None, "prior": None, "evaluators": {}}
 
 
 def _config_of(evaluator: Evaluator) -> dict[str, Any] | None:

@@ -51,6 +51,10 @@ class Batch:
     text: TextBatch | None
     size: int
 
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(None if self.images is None else self.images.to(device),
+                     None if self.text is None else self.text.to(device), self.size)
+
 
 @dataclass(frozen=True)
 class Term:
@@ -251,6 +255,19 @@ class MultimodalModel(nn.Module):
         if isinstance(vae, TextVAE):
             return vae.nll(x, z)  # type: ignore[arg-type]
         return vae.reconstruction_loss(vae.decode_logits(z), x)  # type: ignore[arg-type]
+
+    @torch.no_grad()
+    def aggregate_latents(self, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
+        """One draw z ~ q(z | x) per item from the posterior a prior over the shared space should cover: the joint
+        posterior (``z["joint"]`` of the forward pass) where the family has one, else the posterior of its first
+        modality (the image's, for the aligned pair). Computed in eval mode; a learned prior is fitted to these."""
+        was_training = self.training
+        self.eval()
+        try:
+            z = self(batch, generator=generator).z
+        finally:
+            self.train(was_training)
+        return z.get("joint", z[self.modalities[0]])
 
     def prior(self) -> LatentPrior:
         """p(z): N(0, I), or the learned prior given by :meth:`use_prior`."""

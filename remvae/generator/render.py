@@ -26,6 +26,7 @@ from remvae.core.registry import (
     ARCHITECTURES,
     EVALUATORS,
     MODELS,
+    PRIORS,
     READERS,
     TRAINERS,
     Registry,
@@ -33,7 +34,7 @@ from remvae.core.registry import (
 from remvae.core.runfolder import RunFolder, write_bytes, write_json
 from remvae.generator.literals import Code, literal
 
-SCRIPTS = ("train.py", "visualize.py", "eval.py", "report.py", "execute.sh")
+SCRIPTS = ("train.py", "prior.py", "visualize.py", "eval.py", "report.py", "execute.sh")
 MANIFEST_FORMAT = "remvae-generated"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -85,6 +86,7 @@ def context(experiment: Experiment) -> dict[str, Code]:
     image, image_config = experiment.component("image")
     text, text_config = experiment.component("text")
     trainer, trainer_config = experiment.component("trainer")
+    prior, prior_config = experiment.component("prior")
     assert trainer_config is not None
     trainer_config["weights"] = experiment.weights()
     evaluators = experiment.evaluators()
@@ -103,6 +105,9 @@ def context(experiment: Experiment) -> dict[str, Code]:
         "image_config": py(image_config),
         "text": _registered(ARCHITECTURES, text),
         "text_config": py(text_config),
+        "prior": _registered(PRIORS, prior),
+        "prior_config": py(prior_config),
+        "prior_seed": py(trainer_config["seed"]),
         "trainer": _registered(TRAINERS, trainer),
         "trainer_config": py(trainer_config),
         "checkpoint": py(evaluation.checkpoint),

@@ -6,6 +6,8 @@ belong to the run's current config and model:
 
 * train: ``checkpoints/last`` was trained under the run's config fingerprint and reached the
   configured length (epochs, or ``max_steps``);
+* prior: no learned prior is declared, or ``priors/<name>/`` was fitted with the declared config to the
+  checkpoint the run evaluates now;
 * visualize: ``figures/figures.json`` was drawn from the checkpoint the run evaluates now;
 * eval: ``metrics/eval.json`` holds every configured evaluator, each with its current config, computed
   from the checkpoint the run evaluates now;
@@ -34,7 +36,7 @@ from remvae.core.checkpoint import (
 )
 from remvae.core.runfolder import RunFolder, StorageError, describe_os_error
 
-STAGES = ("train", "visualize", "eval", "report")
+STAGES = ("train", "prior", "visualize", "eval", "report")
 
 
 class StageError(RuntimeError):
@@ -107,6 +109,8 @@ def completion(stage: str, experiment: Experiment) -> str | None:
     model = evaluated_checkpoint(run, experiment.spec.evaluation.checkpoint)  # type: ignore[attr-defined]
     if model is None or model.get("fingerprint") != experiment.fingerprint():
         return None
+    if stage == "prior":
+        return prior_done(run, experiment, model)
     if stage == "visualize":
         figures = _json(run.figure_manifest)
         done = isinstance(figures, dict) and figures.get("checkpoint") == model
@@ -127,12 +131,24 @@ def completion(stage: str, experiment: Experiment) -> str | None:
     raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
 
 
+def prior_done(run: RunFolder, experiment: Experiment, model: dict[str, Any]) -> str | None:
+    """Why the prior stage is complete (nothing declared, or the declared prior fitted to ``model``), else None."""
+    name, config = experiment.component("prior")
+    if name is None:
+        return "no learned prior declared"
+    record = _json(run.prior(name) / "prior.json")
+    info = record.get("info") if isinstance(record, dict) else None
+    fitted = isinstance(info, dict) and (info.get("checkpoint") or {}).get("sha256") == model["sha256"] \
+        and info.get("config") == config
+    return f"{name} fitted to this checkpoint" if fitted else None
+
+
 def check_ready(stage: str, run: RunFolder) -> None:
     """Raise :class:`StageInputError` when ``stage`` cannot run in ``run`` yet."""
     script = run.script(f"{stage}.py")
     if not script.is_file():
         raise StageInputError(f"{script}: not found; generate the scripts with `remvae generate ARGS`")
-    if stage in ("visualize", "eval") and find_checkpoint(run.last) is None and find_checkpoint(run.best) is None:
+    if stage in ("prior", "visualize", "eval") and find_checkpoint(run.last) is None and find_checkpoint(run.best) is None:
         raise StageInputError(f"{run.root}: no checkpoint yet; train first (`remvae train {run.root}`)")
 
 

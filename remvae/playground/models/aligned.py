@@ -5,8 +5,8 @@ per-pair values) are
 
     image_reconstruction  -log p(x | z_i),  z_i ~ q_i            (summed over pixels)
     text_reconstruction   -log p(c | z_t),  z_t ~ q_t            (summed over the caption's tokens)
-    image_kl              KL(q_i || N(0, I))
-    text_kl               KL(q_t || N(0, I))
+    image_kl              KL(q_i || p(z))    p = N(0, I), or with model.config.vamp_prior the VampPrior
+    text_kl               KL(q_t || p(z))      (1/K) sum_k q(z | u_k), estimated by log q(z|x) - log p(z) at z
     alignment             A(q_i, q_t)                            (the configured alignment loss)
     image_from_text       -log p(x | z_t)       optional: trains the image decoder on text latents
     text_from_image       -log p(c | z_i)       optional: trains the text decoder on image latents
@@ -21,8 +21,9 @@ from __future__ import annotations
 from typing import Collection
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, PositiveInt, field_validator
 
+from remvae.core.config import ComponentConfig
 from remvae.core.distributions import FullGaussian
 from remvae.core.model import Batch, ModelConfig, ModelOutput, MultimodalModel, Term
 from remvae.core.registry import ALIGNMENTS, MODELS, ComponentRef
@@ -31,6 +32,8 @@ from remvae.playground.models.conditional_prior import (
     ConditionalPrior,
     ConditionalPriorConfig,
 )
+from remvae.playground.priors.common import kl_monte_carlo
+from remvae.playground.priors.vamp import VampPrior
 from remvae.text.batch import TextBatch
 
 BASE_TERMS = (
@@ -42,14 +45,25 @@ BASE_TERMS = (
     Term("image_from_text", "cross_reconstruction", "-log p(x_img | z_txt)", optional=True),
     Term("text_from_image", "cross_reconstruction", "-log p(x_txt | z_img)", optional=True),
 )
+VAMP_KL = {
+    "image_kl": Term("image_kl", "kl", "KL(q(z | x_img) || p_vamp(z)) ~ log q(z_img | x_img) - log p_vamp(z_img)"),
+    "text_kl": Term("text_kl", "kl", "KL(q(z | x_txt) || p_vamp(z)) ~ log q(z_txt | x_txt) - log p_vamp(z_txt)"),
+}
+VAMP_TERMS = tuple(VAMP_KL.get(term.name, term) for term in BASE_TERMS)
 CONDITIONAL_PRIOR_TERM = Term(
     "conditional_prior", "prior_fit", "KL(sg[q(z | x_img)] || p(z | sg[q(z | x_txt)])) (the conditional prior)",
     required=True,
 )
 
 
+class VampPriorConfig(ComponentConfig):
+    """A VampPrior over the shared latent: K pseudo-images learned through the image encoder."""
+
+    components: PositiveInt = Field(50, description="pseudo-inputs (mixture components) K")
+
+
 class AlignedConfig(ModelConfig):
-    """The alignment loss between the two posteriors, and an optional caption-conditional prior."""
+    """The alignment loss between the two posteriors, the prior, and an optional caption-conditional prior."""
 
     alignment: ComponentRef = Field(
         default_factory=lambda: ComponentRef(name="reference"), description="alignment loss between the posteriors"
@@ -59,6 +73,9 @@ class AlignedConfig(ModelConfig):
         description="a full-covariance p(z | caption) for sampled text->image, fitted to the image posteriors of "
         "each caption's images by the term conditional_prior; default: none",
     )
+    vamp_prior: VampPriorConfig | None = Field(
+        None, description="train with a VampPrior p(z) = (1/K) sum_k q(z | u_k) instead of N(0, I); default: none"
+    )
 
     @field_validator("alignment")
     @classmethod
@@ -67,7 +84,8 @@ class AlignedConfig(ModelConfig):
         return value
 
     def terms(self) -> tuple[Term, ...]:
-        return BASE_TERMS + ((CONDITIONAL_PRIOR_TERM,) if self.conditional_prior is not None else ())
+        terms = VAMP_TERMS if self.vamp_prior is not None else BASE_TERMS
+        return terms + ((CONDITIONAL_PRIOR_TERM,) if self.conditional_prior is not None else ())
 
     @property
     def has_conditional_prior(self) -> bool:
@@ -81,6 +99,9 @@ class AlignedVAE(MultimodalModel):
     def __init__(self, config: AlignedConfig, *, image: ImageVAE, text: TextVAE) -> None:
         super().__init__(config, image, text)
         self.alignment = config.alignment.build(ALIGNMENTS)
+        if config.vamp_prior is not None:
+            self.use_prior(VampPrior.uniform(image.encode, self.latent_dim, config.vamp_prior.components,
+                                             self.image_shape or ()))
         self.prior_net = None
         if config.conditional_prior is not None:
             self.prior_net = ConditionalPrior(self.latent_dim, config.conditional_prior.hidden_dim)
@@ -99,11 +120,16 @@ class AlignedVAE(MultimodalModel):
         if "conditional_prior" in computed:
             assert self.prior_net is not None  # the term is declared only with a conditional prior
             cross["conditional_prior"] = self.prior_net(caption.posterior).kl_from(image.posterior.detach())
+        image_kl, text_kl = image.kl, caption.kl
+        if self.config.vamp_prior is not None:
+            prior = self.prior()
+            image_kl = kl_monte_carlo(image.posterior, image.z, prior)
+            text_kl = kl_monte_carlo(caption.posterior, caption.z, prior)
         values = {
             "image_reconstruction": image.reconstruction_loss.mean(),
             "text_reconstruction": caption.reconstruction_loss.mean(),
-            "image_kl": image.kl.mean(),
-            "text_kl": caption.kl.mean(),
+            "image_kl": image_kl.mean(),
+            "text_kl": text_kl.mean(),
             "alignment": self.alignment(image.posterior, caption.posterior).mean(),
         }
         values.update({name: value.mean() for name, value in cross.items()})
