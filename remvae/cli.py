@@ -77,8 +77,27 @@ def _generate(experiment, force: bool) -> None:
             say(f"kept {result.path}: edited since it was generated (--force overwrites it)")
         elif result.status == "overwritten":
             say(f"overwrote {result.path} (it had been edited; --force)")
-        elif result.status == "written":
+        elif result.status == "written" and result.path.suffix != ".json":
             say(f"wrote {result.path}")
+
+
+def _completed(experiment, force: bool) -> list[str] | None:
+    """Why each stage is complete, when the run needs nothing at all (no script, config or stage to redo), else
+    None: a completed run is then reported without writing anything (not even its lock), so it works read-only."""
+    from remvae.generator.preparation import StaleRunError, prepare_run
+    from remvae.generator.render import generate
+    from remvae.generator.stages import STAGES, completion
+
+    try:
+        prepare_run(experiment, force=force, say=lambda message: None)
+    except StaleRunError:
+        return None
+    if any(result.status in ("written", "overwritten") for result in generate(experiment, force, dry_run=True)):
+        return None
+    reasons = [completion(stage, experiment) for stage in STAGES]
+    if any(reason is None for reason in reasons):
+        return None
+    return [f"{stage}: complete ({reason}), skipped" for stage, reason in zip(STAGES, reasons)]
 
 
 def _runs(args: argparse.Namespace):
@@ -108,6 +127,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     runs = _runs(args)
     for experiment in runs:
         run = experiment.run
+        done = None if args.fresh else _completed(experiment, args.force)
+        if done is not None:
+            for line in done:
+                say(line)
+            say(f"done: {experiment.run_dir}")
+            continue
         with run.lock("remvae run", on_takeover=say):
             prepare_run(experiment, fresh=args.fresh, force=args.force, say=say)
             _generate(experiment, args.force)
@@ -169,6 +194,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_transfer(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+    from PIL import Image, UnidentifiedImageError
+
+    import remvae
+
+    model = remvae.load(args.run, checkpoint=args.checkpoint)
+    try:
+        with Image.open(args.image) as image:
+            pixels = np.asarray(image.convert("RGB" if model.channels == 3 else "L"))
+    except (OSError, UnidentifiedImageError) as error:
+        raise ValueError(f"{args.image}: not a readable image ({error})") from None
+    tensor = torch.from_numpy(pixels.copy()).reshape(pixels.shape[0], pixels.shape[1], -1).permute(2, 0, 1)
+    result = model.transfer(tensor, args.caption, strength=args.strength)[0]
+    out = Path(args.output)
+    Image.fromarray((result.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).squeeze(-1).cpu().numpy()).save(out)
+    say(f"wrote {out}: {args.image} redrawn as {args.caption!r}")
+    return EXIT_OK
+
+
 def cmd_judge_train(args: argparse.Namespace) -> int:
     from remvae.playground.evaluators.judges.training import train_judge
 
@@ -226,6 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub = add(stage, _stage_command(stage), help)
         sub.add_argument("run", metavar="RUN", help="run folder (holding config.json and the generated scripts)")
         sub.add_argument("--quiet", "-q", action="store_true", help="only write the output to the log")
+    sub = add("transfer", cmd_transfer, "redraw an image with a caption's content in the image's own style")
+    sub.add_argument("run", metavar="RUN", help="trained run folder")
+    sub.add_argument("image", metavar="IMAGE", help="a PNG or JPEG file")
+    sub.add_argument("caption", metavar="CAPTION", help="the new content, e.g. 'a photo of a three'")
+    sub.add_argument("--output", "-o", default="transfer.png", help="PNG to write (default: %(default)s)")
+    sub.add_argument("--strength", type=float, help="style kept (default: the one chosen on validation, else 0.5)")
+    sub.add_argument("--checkpoint", default="best", help="best (default), last, or a checkpoint's name or path")
     configure_serve(add("serve", serve_command, "serve a trained run on a local web page (needs remvae[serve])"))
     sub = add("compare", cmd_compare, "compare several runs' metrics and curves in one PDF")
     sub.add_argument("runs", metavar="RUN", nargs="+")

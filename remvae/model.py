@@ -12,6 +12,7 @@ prior draw) and captions are decoded greedily. ``sample=True`` draws z from the 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import NamedTuple, Sequence, Union
 
@@ -27,13 +28,15 @@ from remvae.core.checkpoint import (
 )
 from remvae.core.distributions import FullGaussian, Posterior
 from remvae.core.model import MultimodalModel
-from remvae.core.runfolder import RunFolder, RunFolderError
+from remvae.core.runfolder import RunFolder, RunFolderError, read_json
+from remvae.core.transfer import transfer_latents
 from remvae.modelspec import ModelSpec
 from remvae.playground.priors import PriorFileError, load_prior
 from remvae.text.batch import TextBatch
 from remvae.text.tokenizer import Tokenizer
 
 CHECKPOINTS = ("best", "last")
+DEFAULT_TRANSFER_STRENGTH = 0.5
 _GREY = torch.tensor([0.299, 0.587, 0.114])
 
 Endpoint = Union[str, Tensor]
@@ -51,7 +54,31 @@ class Samples(NamedTuple):
 def _generator(device: torch.device, seed: int | None, generator: torch.Generator | None) -> torch.Generator | None:
     if generator is not None or seed is None:
         return generator
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be a whole number in [0, 2**63), got {seed!r}")
     return torch.Generator(device=device).manual_seed(seed)
+
+
+def _per_image(name: str, value: object, count: int) -> list[str]:
+    """One caption per image: ``value`` repeated when it is one caption, else a list of ``count`` of them."""
+    captions = [value] * count if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else None
+    if captions is None or len(captions) != count:
+        raise ValueError(f"{name} must be one caption, or one per image ({count}), got {value!r:.80}")
+    return captions
+
+
+def _count(name: str, value: object, minimum: int) -> int:
+    """``value`` checked to be a whole number >= ``minimum`` (ValueError naming what was given)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def _temperature(value: object) -> float:
+    """A sampling temperature: a finite number >= 0 (0 decodes greedily)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise ValueError(f"temperature must be a finite number >= 0 (0: greedy), got {value!r}")
+    return float(value)
 
 
 class LoadedModel:
@@ -69,6 +96,9 @@ class LoadedModel:
         self.identity = checkpoint_identity(checkpoint)
         """Which checkpoint this is (name, step, epoch, weights' SHA-256, config fingerprint): recorded beside
         every output computed from it."""
+        self.strict = False
+        """Refuse captions with words the model never saw (instead of warning once and reading them as <unk>)."""
+        self._warned: set[str] = set()
 
     def __repr__(self) -> str:
         parts = "+".join(name for name in (self.spec.image, self.spec.text) if name)
@@ -126,15 +156,24 @@ class LoadedModel:
 
         Accepts one image ``[C, H, W]`` and uint8 images (divided by 255); grey images are repeated
         to RGB and RGB images turned grey as needed; other sizes are resized (bilinear, antialiased).
+        Refuses (ValueError, naming what was given) anything else: another shape or channel count, an
+        empty batch, NaN or infinite values, values outside [0, 1].
         """
         if not isinstance(images, Tensor):
-            raise TypeError(f"images must be a torch.Tensor [B, C, H, W], got {type(images).__name__}")
+            raise ValueError(f"images must be a torch.Tensor [B, C, H, W] or [C, H, W], got a {type(images).__name__}")
+        given = tuple(images.shape)
+        if images.dim() not in (3, 4) or images.shape[-3] not in (1, 3):
+            raise ValueError(f"images must be [B, C, H, W] or [C, H, W] with C = 1 or 3, got shape {given}")
         if images.dim() == 3:
             images = images.unsqueeze(0)
-        if images.dim() != 4 or images.shape[1] not in (1, 3):
-            raise ValueError(f"images must be [B, C, H, W] with C = 1 or 3, got shape {tuple(images.shape)}")
+        if images.shape[0] == 0 or images.shape[-1] == 0 or images.shape[-2] == 0:
+            raise ValueError(f"images must hold at least one non-empty image, got shape {given}")
+        if images.dtype == torch.bool or images.is_complex():
+            raise ValueError(f"images must be float in [0, 1] or uint8, got dtype {images.dtype}")
         images = images.to(self.device)
         images = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+        if not bool(torch.isfinite(images).all()):
+            raise ValueError(f"images hold NaN or infinite values (shape {given}); give finite values in [0, 1]")
         low, high = float(images.min()), float(images.max())
         if low < -1e-3 or high > 1 + 1e-3:
             raise ValueError(f"images must be in [0, 1] (or uint8), got values in [{low:.3g}, {high:.3g}]")
@@ -152,15 +191,39 @@ class LoadedModel:
         return images.clamp(0.0, 1.0).contiguous()
 
     def prepare_texts(self, texts: str | Sequence[str]) -> TextBatch:
-        """Captions as token ids (unknown words become ``<unk>``; long captions are cut to ``max_length``)."""
+        """Captions as token ids; long captions are cut to ``max_length``.
+
+        Words the model never saw in its training captions are read as ``<unk>``: a warning names them (once
+        per word), or, with ``strict``, a ValueError refuses the captions.
+        """
         if isinstance(texts, str):
             texts = [texts]
-        texts = list(texts)
-        if not texts or not all(isinstance(t, str) for t in texts):
-            raise ValueError("texts must be a non-empty list of strings")
+        if not isinstance(texts, (list, tuple)) or not texts or not all(isinstance(t, str) for t in texts):
+            if not isinstance(texts, (list, tuple)):
+                shown = f"a {type(texts).__name__}"
+            elif not texts:
+                shown = f"an empty {type(texts).__name__}"
+            else:
+                shown = f"a {type(texts).__name__} holding {', '.join(sorted({type(t).__name__ for t in texts}))}"
+            raise ValueError(f"texts must be a caption (str) or a non-empty list of them, got {shown}")
         max_length = self.max_length
         assert self.tokenizer is not None
-        return self.tokenizer.encode_batch(texts, max_length).to(self.device)
+        self._check_vocabulary(texts)
+        return self.tokenizer.encode_batch(list(texts), max_length).to(self.device)
+
+    def _check_vocabulary(self, texts: Sequence[str]) -> None:
+        assert self.tokenizer is not None
+        unknown = sorted({word for text in texts for word in self.tokenizer.split(text)} - set(self.tokenizer.stoi))
+        if not unknown:
+            return
+        listed = ", ".join(repr(word) for word in unknown[:8]) + (" ..." if len(unknown) > 8 else "")
+        if self.strict:
+            raise ValueError(f"texts: words the model never saw in its training captions: {listed}")
+        new = [word for word in unknown if word not in self._warned]
+        if new:
+            self._warned.update(new)
+            warnings.warn(f"words the model never saw in its training captions are read as <unk>: {listed}",
+                          UserWarning, stacklevel=3)
 
     # Latents.
 
@@ -186,10 +249,22 @@ class LoadedModel:
         """The posterior mean, or a draw from the posterior when ``sample``."""
         return posterior.rsample(_generator(self.device, seed, generator)) if sample else posterior.mean
 
+    def _latents(self, z: Tensor) -> Tensor:
+        """``z`` checked to be finite latents ``[B >= 1, latent_dim]`` (ValueError naming what was given)."""
+        if not isinstance(z, Tensor) or not z.is_floating_point():
+            raise ValueError(f"z must be a float tensor [B, {self.latent_dim}], got {type(z).__name__}"
+                             + (f" of {z.dtype}" if isinstance(z, Tensor) else ""))
+        if z.dim() != 2 or z.shape[0] == 0 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must be [B >= 1, {self.latent_dim}] (this model's latent size), got shape "
+                             f"{tuple(z.shape)}")
+        if not bool(torch.isfinite(z).all()):
+            raise ValueError("z holds NaN or infinite values")
+        return z.to(self.device)
+
     @torch.no_grad()
     def decode_image(self, z: Tensor) -> Tensor:
         """Images ``[B, C, H, W]`` in [0, 1] (the decoder's mean) from latents ``[B, D]``."""
-        return self.model.decode("image", z.to(self.device))
+        return self.model.decode("image", self._latents(z))
 
     @torch.no_grad()
     def decode_text(
@@ -197,7 +272,8 @@ class LoadedModel:
     ) -> list[str]:
         """Captions from latents ``[B, D]``: greedy, or sampled at ``temperature`` > 0."""
         ids = self.model.decode(
-            "text", z.to(self.device), temperature=temperature, generator=_generator(self.device, seed, generator)
+            "text", self._latents(z), temperature=_temperature(temperature),
+            generator=_generator(self.device, seed, generator),
         )
         assert self.tokenizer is not None
         return self.tokenizer.decode_batch(ids)
@@ -228,6 +304,9 @@ class LoadedModel:
         if prior_scale is None:
             z = self.latent(self.model.encode("text", text), sample, generator=generator)
         else:
+            if isinstance(prior_scale, bool) or not isinstance(prior_scale, (int, float)) or \
+                    not 0 < prior_scale < float("inf"):
+                raise ValueError(f"prior_scale must be a finite number > 0, got {prior_scale!r}")
             prior = self.model.conditional_prior(text)
             z = prior.rsample(generator, prior_scale) if sample else prior.mean
         return self.decode_image(z)
@@ -252,8 +331,7 @@ class LoadedModel:
     ) -> Samples:
         """``n`` latents from the model's prior (N(0, I), or the run's learned prior) decoded to every modality it
         has (seeded: the same draws each call; a modality the model lacks is left empty)."""
-        if n < 1:
-            raise ValueError(f"n must be at least 1, got {n}")
+        n = _count("n", n, 1)
         generator = _generator(self.device, seed, generator)
         z = self.model.prior().sample(n, generator)
         return self._decode_all(z, temperature, generator)
@@ -263,14 +341,49 @@ class LoadedModel:
         texts = self.decode_text(z, temperature, generator=generator) if "text" in self.modalities else []
         return Samples(images, texts, z)
 
+    @torch.no_grad()
+    def transfer(
+        self, images: Tensor, texts: str | Sequence[str], source_texts: str | Sequence[str] | None = None,
+        strength: float | None = None,
+    ) -> Tensor:
+        """Each image redrawn with the content of the caption paired with it and the image's own style
+        (see :mod:`remvae.core.transfer`): images ``[B, C, H, W]`` in [0, 1].
+
+        ``texts``: one caption per image (or one for all). ``source_texts``: the images' own captions, which
+        say what of each image is content; by default the model's greedy caption of each image. ``strength``:
+        how much of the style is kept; by default the strength the run's ``transfer`` evaluation chose on the
+        validation split (``metrics/eval.json``), else 0.5.
+        """
+        strength = self.transfer_strength() if strength is None else strength
+        if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 < strength < float("inf"):
+            raise ValueError(f"strength must be a finite number > 0, got {strength!r}")
+        prepared = self.prepare_images(images)
+        count = prepared.shape[0]
+        if source_texts is None:
+            source_texts = self.decode_text(self.model.encode("image", prepared).mean)
+        targets, sources = (_per_image(name, value, count) for name, value in (("texts", texts),
+                                                                              ("source_texts", source_texts)))
+        z = transfer_latents(self.model, prepared, self.prepare_texts(sources), self.prepare_texts(targets),
+                             float(strength))
+        return self.decode_image(z)
+
+    def transfer_strength(self) -> float:
+        """The style strength the run's ``transfer`` evaluation chose on the validation split, else 0.5."""
+        try:
+            entries = read_json(self.run.evaluation, "evaluation results")["evaluators"]
+        except (RunFolderError, KeyError, TypeError):
+            return DEFAULT_TRANSFER_STRENGTH
+        chosen = [e["metrics"].get("strength") for e in entries.values() if isinstance(e, dict)
+                  and isinstance(e.get("metrics"), dict) and (e.get("config") or {}).get("strengths")]
+        return float(chosen[0]) if chosen and isinstance(chosen[0], (int, float)) else DEFAULT_TRANSFER_STRENGTH
+
     def interpolate(self, a: Endpoint, b: Endpoint, steps: int = 8) -> Samples:
         """``steps`` latents on the straight line from ``a`` to ``b`` (posterior means), decoded to both modalities.
 
         Each end is a caption or one image ``[C, H, W]``, so image-to-image, caption-to-caption and
         caption-to-image paths all work.
         """
-        if steps < 2:
-            raise ValueError(f"steps must be at least 2, got {steps}")
+        steps = _count("steps", steps, 2)
         start, end = self._endpoint(a), self._endpoint(b)
         weights = torch.linspace(0.0, 1.0, steps, device=self.device).unsqueeze(1)
         z = (1 - weights) * start + weights * end

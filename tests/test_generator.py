@@ -36,9 +36,13 @@ def experiment_at(folder: Path, args: dict):
 
 def test_generate_writes_every_script_and_the_resolved_config(tmp_path):
     experiment = experiment_at(tmp_path, tiny())
+    assert [r.path.name for r in generate(experiment, dry_run=True)] == [*SCRIPTS, "config.json",
+                                                                        ".remvae-generated.json"]
+    assert not any(tmp_path.glob("*.py"))  # a dry run writes nothing
     results = generate(experiment)
-    assert [r.path.name for r in results] == list(SCRIPTS)
+    assert [r.path.name for r in results] == [*SCRIPTS, "config.json", ".remvae-generated.json"]
     assert all(r.status == "written" for r in results)
+    assert generate(experiment, dry_run=True) == [r.__class__(r.path, "unchanged") for r in results[: len(SCRIPTS)]]
     for name in SCRIPTS:
         assert (tmp_path / name).is_file()
     assert os.access(tmp_path / "execute.sh", os.X_OK)

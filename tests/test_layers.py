@@ -12,7 +12,7 @@ LAYERS = {
     "remvae.version": 1, "remvae.text": 1, "remvae.exitcodes": 1,
     "remvae.core": 2,
     "remvae.playground": 3,
-    "remvae.modelspec": 4, "remvae.experiment": 4, "remvae.model": 4, "remvae.args": 4,
+    "remvae.modelspec": 4, "remvae.experiment": 4, "remvae.model": 4, "remvae.args": 4, "remvae.scripts": 4,
     "remvae.generator": 5, "remvae.report": 5, "remvae.serve": 5,
     "remvae.cli": 6,
     "remvae": 4,  # the package's own __init__: `remvae.load` and the version

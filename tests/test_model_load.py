@@ -100,7 +100,7 @@ def test_images_are_adapted_to_the_model(trained):
         loaded.image_to_text(grey * 255)
     with pytest.raises(ValueError, match="C = 1 or 3"):
         loaded.image_to_text(torch.rand(2, 2, 28, 28))
-    with pytest.raises(ValueError, match="non-empty list of strings"):
+    with pytest.raises(ValueError, match=r"a caption \(str\) or a non-empty list of them, got an empty list"):
         loaded.text_to_image([])
 
 
@@ -153,3 +153,41 @@ def test_a_run_saved_before_model_families_still_loads(trained, tmp_path):
     assert before.spec.source_version == 1 and before.spec.text_config["word_dropout"] == 0.1
     assert before.image_to_text(images) == now.image_to_text(images)
     torch.testing.assert_close(before.text_to_image(test_set.captions), now.text_to_image(test_set.captions))
+
+
+def test_the_api_refuses_bad_inputs_saying_what_was_given(trained):
+    run_dir, _, _, test_set = trained
+    loaded = remvae.load(run_dir)
+    images = test_set.images[:2].float() / 255
+    cases = [
+        (lambda: loaded.image_to_text(torch.full((1, 1, 28, 28), float("nan"))), r"NaN or infinite values"),
+        (lambda: loaded.image_to_text(torch.zeros(0, 1, 28, 28)), r"at least one non-empty image, got shape \(0, 1, 28, 28\)"),
+        (lambda: loaded.image_to_text(torch.rand(5, 28, 28)), r"C = 1 or 3, got shape \(5, 28, 28\)"),
+        (lambda: loaded.image_to_text([[0.0]]), r"torch.Tensor .* got a list"),
+        (lambda: loaded.text_to_image(123), r"a caption \(str\) or a non-empty list of them, got a int"),
+        (lambda: loaded.text_to_image(["a one", 7]), r"got a list holding int, str"),
+        (lambda: loaded.sample(2.5), r"n must be a whole number >= 1, got 2.5"),
+        (lambda: loaded.sample(0), r"n must be a whole number >= 1, got 0"),
+        (lambda: loaded.decode_image(torch.zeros(3, 5)), r"z must be \[B >= 1, 8\] .*got shape \(3, 5\)"),
+        (lambda: loaded.decode_text(torch.zeros(2, 8), temperature=-1), r"temperature must be a finite number >= 0"),
+        (lambda: loaded.decode_text(torch.zeros(2, 8), temperature=float("nan")), r"temperature .* got nan"),
+        (lambda: loaded.image_to_text(images, seed=-3), r"seed must be a whole number"),
+        (lambda: loaded.interpolate("a one", "a two", steps=1), r"steps must be a whole number >= 2, got 1"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+def test_unknown_words_warn_once_naming_them_or_are_refused_when_strict(trained):
+    loaded = remvae.load(trained[0])
+    with pytest.warns(UserWarning, match=r"never saw in its training captions are read as <unk>: 'drawing', 'shirt'"):
+        loaded.text_to_image(["a drawing of a shirt"])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded.text_to_image(["a shirt"])  # already named once: no second warning
+    loaded.strict = True
+    with pytest.raises(ValueError, match=r"texts: words the model never saw in its training captions: 'shirt'"):
+        loaded.text_to_image(["a shirt"])

@@ -46,6 +46,8 @@ class EvaluationContext:
         tokenizer: the run's tokenizer.
         test_set: the items evaluated (the first ``limit`` of a seeded permutation when ``limit`` is set).
         train_set: optional; used by evaluators that fit something (the linear probe).
+        validation_set: optional; used by evaluators that choose a setting (the transfer strength) before
+            measuring on ``test_set``.
         split: which split ``test_set`` is (``test`` after training; ``validation`` while choosing).
         dataset: the reader name (``mnist``, ``fashion_mnist``, ``celeba``...): the default judge.
         judge: a judge name, a path, ``"hf:<model id or path>"``, a ``torch.nn.Module`` returning
@@ -62,6 +64,7 @@ class EvaluationContext:
     tokenizer: Tokenizer
     test_set: ImageTextDataset
     train_set: ImageTextDataset | None = None
+    validation_set: ImageTextDataset | None = None
     split: str = "test"
     dataset: str | None = None
     judge: Any = None

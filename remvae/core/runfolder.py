@@ -326,7 +326,13 @@ class RunFolder:
         """
         held = _read_lock(self.lock_file)
         if held is not None and held.get("token") == os.environ.get(LOCK_ENV):
-            yield
+            self._share(held, os.getpid(), joining=True)
+            try:
+                yield
+            finally:
+                current = _read_lock(self.lock_file)
+                if current is not None and current.get("token") == held.get("token"):
+                    self._share(current, os.getpid(), joining=False)
             return
         token = uuid.uuid4().hex
         record = {"pid": os.getpid(), "host": socket.gethostname(), "token": token, "command": command,
@@ -345,6 +351,12 @@ class RunFolder:
             if (_read_lock(self.lock_file) or {}).get("token") == token:
                 self.lock_file.unlink(missing_ok=True)
 
+    def _share(self, held: dict[str, Any], pid: int, joining: bool) -> None:
+        """Record (or forget) a process started by the holder that writes under its lock, so the lock stays alive
+        while that process runs even if the holder was killed."""
+        sharing = [p for p in held.get("sharing", []) if p != pid] + ([pid] if joining else [])
+        write_json(self.lock_file, {**held, "sharing": sharing})
+
     def _acquire(self, record: dict[str, Any], on_takeover: Any) -> None:
         data = (json.dumps(record) + "\n").encode("utf-8")
         for _ in range(3):
@@ -357,9 +369,11 @@ class RunFolder:
                     _remove_if_old(self.lock_file)
                     continue
                 if _alive(held):
+                    sharing = ", ".join(map(str, held.get("sharing", [])))
                     raise RunLockedError(
-                        f"{self.root}: in use by {held.get('command', 'remvae')} (pid {held.get('pid')} on "
-                        f"{held.get('host')} since {held.get('since')}); wait for it to finish or stop it"
+                        f"{self.root}: in use by {held.get('command', 'remvae')} (pid {held.get('pid')}"
+                        f"{f' and its stage pid {sharing}' if sharing else ''} on {held.get('host')} since "
+                        f"{held.get('since')}); wait for it to finish or stop it"
                     ) from None
                 if on_takeover is not None:
                     on_takeover(f"{self.lock_file}: taking over the lock of pid {held.get('pid')} on "
@@ -394,12 +408,15 @@ def _remove_if_old(path: Path, seconds: float = 5.0) -> None:
 
 
 def _alive(held: dict[str, Any]) -> bool:
-    """Whether the lock's holder may still be running (always assumed for another host's process)."""
+    """Whether the lock's holder, or a process writing under it, may still be running (always assumed for another
+    host's processes)."""
     if held.get("host") != socket.gethostname():
         return True
-    pid = held.get("pid")
-    if not isinstance(pid, int) or pid <= 0:
-        return False
+    pids = [held.get("pid"), *held.get("sharing", [])]
+    return any(_running(pid) for pid in pids if isinstance(pid, int) and pid > 0)
+
+
+def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

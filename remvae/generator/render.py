@@ -150,8 +150,11 @@ def read_manifest(run: RunFolder) -> dict[str, Any]:
     return data
 
 
-def generate(experiment: Experiment, force: bool = False) -> list[FileResult]:
-    """Write the scripts and ``config.json`` into the run folder; keep user-edited scripts unless ``force``."""
+def generate(experiment: Experiment, force: bool = False, dry_run: bool = False) -> list[FileResult]:
+    """Write the scripts and ``config.json`` into the run folder; keep user-edited scripts unless ``force``.
+
+    ``dry_run`` writes nothing and reports what would be done (``config.json`` and the manifest as extra results
+    with status ``written`` when they would change)."""
     run = experiment.run
     recorded: dict[str, str] = {str(k): str(v) for k, v in read_manifest(run).get("files", {}).items()}
     manifest: dict[str, str] = {}
@@ -169,26 +172,30 @@ def generate(experiment: Experiment, force: bool = False) -> list[FileResult]:
         if status == "kept":
             manifest[name] = recorded.get(name, _sha256(data))
         else:
-            if status != "unchanged":
+            if status != "unchanged" and not dry_run:
                 write_bytes(path, data, 0o755 if name.endswith(".sh") else 0o644)
             manifest[name] = _sha256(data)
         results.append(FileResult(path, status))
-    _write_if_changed(run, run.config, experiment.resolved())
-    _write_if_changed(run, run.generated_manifest, {
-        "format": MANIFEST_FORMAT, "version": 2, "source": str(experiment.source), "experiment": experiment.name,
-        "files": manifest,
-    })
+    documents = {
+        run.config: experiment.resolved(),
+        run.generated_manifest: {"format": MANIFEST_FORMAT, "version": 2, "source": str(experiment.source),
+                                 "experiment": experiment.name, "files": manifest},
+    }
+    for path, document in documents.items():
+        if _holds(path, document):
+            continue
+        if not dry_run:
+            write_json(path, document)
+        results.append(FileResult(path, "written"))
     return results
 
 
-def _write_if_changed(run: RunFolder, path: Path, document: dict[str, Any]) -> None:
-    """Write ``document`` as JSON unless ``path`` already holds it (a finished run stays untouched)."""
+def _holds(path: Path, document: dict[str, Any]) -> bool:
+    """Whether ``path`` already holds ``document`` (then it is not written again: a finished run stays untouched)."""
     try:
-        if json.loads(path.read_text(encoding="utf-8")) == document:
-            return
+        return json.loads(path.read_text(encoding="utf-8")) == document
     except (OSError, ValueError):
-        pass
-    write_json(path, document)
+        return False
 
 
 __all__ = ["FileResult", "SCRIPTS", "context", "generate", "read_manifest", "render"]

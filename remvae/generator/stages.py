@@ -281,7 +281,7 @@ def _last_line(log: Path) -> str:
     lines = [line for line in lines if line]
     if not lines:
         return ""
-    return f": {lines[-1][:300]}"
+    return f": {lines[-1].removeprefix('remvae: error: ')[:300]}"
 
 
 __all__ = ["STAGES", "StageError", "StageInputError", "check_ready", "completion", "run_stage"]

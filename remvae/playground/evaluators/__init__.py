@@ -1,4 +1,4 @@
-"""Registered evaluators: cross-modal accuracy, perplexity, FID, reconstruction and latent-space metrics.
+"""Registered evaluators: cross-modal accuracy, perplexity, FID, reconstruction, latent-space and transfer metrics.
 
 Importing this package registers every evaluator in ``remvae.core.registry.EVALUATORS``; the judge
 classifiers they use live in :mod:`remvae.playground.evaluators.judges`.
@@ -10,4 +10,5 @@ from remvae.playground.evaluators import (  # noqa: F401
     latent,
     perplexity,
     reconstruction,
+    transfer,
 )

@@ -100,7 +100,8 @@ def locate(
                     return found
                 failure = f"; download into {target / folder} did not produce {wanted}"
     looked = ", ".join(str(root / folder) for root in roots)
-    hint = f"set `root` to a folder that holds {folder}/ or set {ENVIRONMENT_VARIABLE}"
+    hint = (f"set data_root in args.json (the reader's root) to a folder that holds {folder}/, or set "
+            f"{ENVIRONMENT_VARIABLE}")
     if download is None:
-        hint += ", or pass download=True"
+        hint += ", or set reader.config.download to true (download=True in Python)"
     raise DataNotFoundError(f"{name} not found: looked for {wanted} in {looked}{failure}; {hint}")

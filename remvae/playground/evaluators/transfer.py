@@ -1,0 +1,184 @@
+"""Style transfer between modalities, judged: does the transferred image show the new caption's content while
+keeping the source image's style? (:mod:`remvae.core.transfer` defines the transfer.)
+
+Each evaluated test image x (with its own caption) is paired with the caption c of another test item, chosen by a
+seeded draw: for class-labelled data, a caption of a different class. The transferred image t = transfer(x, c) is
+compared with plain text->image from c (which keeps no style) as the baseline. The strength s of the kept style is
+chosen on the validation split (the largest of a grid whose content gap there is <= 3 points), then measured once
+on the evaluated (test) items.
+
+Class-labelled data (MNIST, Fashion-MNIST), the style being (slant, thickness) from image moments
+(:mod:`.style`), expressed as deviations from the class's mean in units of the class's std (the class statistics
+of the evaluated real images):
+  * content: share of t the judge labels as c's class (``transfer_content_accuracy``), beside the same for
+    text->image from c (``text_to_image_accuracy``) and their difference (``content_gap``, target <= 0.03);
+  * style: E_t = mean ||dev(t) - dev(x)||^2 and E_b = mean ||dev(text->image(c)) - dev(x)||^2; ``style_kept`` =
+    1 - E_t / E_b, the share of the source's deviation from its class mean that the transfer keeps beyond plain
+    text->image (1: all kept, 0: no more than the baseline; target >= 0.5); per feature, the correlation of
+    dev(t) (and of the baseline) with dev(x).
+Multi-label data (CelebA), the style being the attributes the caption does not name:
+  * content: share of the attributes c names that the judge sees on t (``transfer_content_recall``), beside the
+    same for text->image (``text_to_image_recall``);
+  * style: among the attributes c does not name, the share on which the judge agrees between t and x
+    (``unnamed_agreement``), beside the baseline's; ``style_kept`` = (agreement_t - agreement_b) / (1 - agreement_b).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pydantic import Field
+from torch import Tensor
+
+from remvae.core.config import ComponentConfig
+from remvae.core.evaluator import EvaluationContext, EvaluationError, Evaluator
+from remvae.core.registry import EVALUATORS
+from remvae.core.transfer import transfer_latents
+from remvae.playground.evaluators.common import (
+    decode_images,
+    judged,
+    judged_real,
+    text_latents,
+)
+from remvae.playground.evaluators.cross_modal import named_attributes
+from remvae.playground.evaluators.judges.judge import predictions
+from remvae.playground.evaluators.style import (
+    FEATURES,
+    class_statistics,
+    deviations,
+    style_features,
+)
+
+
+class TransferConfig(ComponentConfig):
+    """How many source images are transferred, and the strength s of the kept style (:mod:`remvae.core.transfer`)."""
+
+    limit: int | None = Field(2000, ge=2, description="source images transferred (default 2000; None: all evaluated)")
+    strength: float | None = Field(
+        None, gt=0, description="s; default: chosen on the validation split, the largest of `strengths` whose "
+        "content gap there is at most `max_content_gap`",
+    )
+    strengths: list[float] = Field(default_factory=lambda: [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0], min_length=1)
+    max_content_gap: float = Field(0.03, ge=0, description="the largest content gap a chosen strength may have")
+
+
+def target_items(ctx: EvaluationContext, sources: Tensor) -> Tensor:
+    """For each source item, the index of the test item whose caption it is redrawn with: a seeded draw among the
+    items of another class (class-labelled data) or among the other items."""
+    generator = ctx.generator("transfer")
+    labels = ctx.items.labels
+    if ctx.items.multilabel:
+        offsets = torch.randint(1, ctx.n, (len(sources),), generator=generator)
+        return (sources + offsets) % ctx.n
+    targets = torch.empty_like(sources)
+    for row, source in enumerate(sources.tolist()):
+        others = torch.nonzero(labels != labels[source]).flatten()
+        targets[row] = others[torch.randint(len(others), (1,), generator=generator)]
+    return targets
+
+
+@EVALUATORS.register("transfer", config=TransferConfig)
+class StyleTransfer(Evaluator):
+    """Style transfer judged: the new caption's content on the transferred image, and the source image's style kept."""
+
+    uses_judge = True
+
+    def __init__(self, config: TransferConfig) -> None:
+        self.config = config
+
+    @torch.no_grad()
+    def evaluate(self, ctx: EvaluationContext) -> dict[str, Any]:
+        if self.config.strength is not None:
+            return {"strength": self.config.strength, **self.measure(ctx, self.config.strength)}
+        if ctx.validation_set is None:
+            raise EvaluationError("transfer: choosing the strength needs the validation split (or give `strength`)")
+        validation = EvaluationContext(
+            ctx.model, ctx.tokenizer, ctx.validation_set, split="validation", dataset=ctx.dataset, judge=ctx.judge,
+            device=ctx.device, seed=ctx.seed, batch_size=ctx.batch_size, limit=self.config.limit,
+        )
+        curve = {s: self.measure(validation, s) for s in sorted(self.config.strengths)}
+        allowed = [s for s, scores in curve.items() if scores["content_gap"] <= self.config.max_content_gap + 1e-9]
+        strength = max(allowed) if allowed else min(curve)
+        ctx.per_item.clear()
+        chosen_on = {str(s): {k: scores[k] for k in ("content_gap", "style_kept")} for s, scores in curve.items()}
+        return {"strength": strength, **self.measure(ctx, strength), "validation": chosen_on}
+
+    def measure(self, ctx: EvaluationContext, strength: float) -> dict[str, Any]:
+        """The transfer's scores on ``ctx``'s items at ``strength``."""
+        count = ctx.n if self.config.limit is None else min(self.config.limit, ctx.n)
+        sources = torch.randperm(ctx.n, generator=ctx.generator("transfer:sources"))[:count].sort().values
+        targets = target_items(ctx, sources)
+        text, images = ctx.text(), ctx.items.images[sources]
+        latents = [
+            transfer_latents(ctx.model, images[index].to(ctx.device).float().div_(255.0),
+                             text[sources[index]].to(ctx.device), text[targets[index]].to(ctx.device), strength).cpu()
+            for index in ctx.slices(count)
+        ]
+        transferred = decode_images(ctx, torch.cat(latents))
+        baseline = decode_images(ctx, text_latents(ctx)[targets])
+        transferred_logits, _ = judged(ctx, f"transfer:{strength}", lambda: transferred)
+        baseline_logits, _ = judged(ctx, "transfer:baseline", lambda: baseline)
+        ctx.per_item["transferred_features"] = style_features(transferred).float()
+        if ctx.items.multilabel:
+            return self._attributes(ctx, sources, targets, transferred_logits, baseline_logits)
+        return self._classes(ctx, sources, targets, transferred, baseline, transferred_logits, baseline_logits)
+
+    def _classes(self, ctx: EvaluationContext, sources: Tensor, targets: Tensor, transferred: Tensor,
+                 baseline: Tensor, transferred_logits: Tensor, baseline_logits: Tensor) -> dict[str, Any]:
+        labels = ctx.items.labels.long()
+        judged_real(ctx)  # records the judge's own accuracy on the evaluated real images
+        wanted = labels[targets]
+        content = transferred_logits.argmax(1) == wanted
+        plain = baseline_logits.argmax(1) == wanted
+        means, stds = class_statistics(style_features(ctx.items.images), labels, len(ctx.items.label_names))
+        source_dev = deviations(style_features(ctx.items.images[sources]), labels[sources], means, stds)
+        transfer_dev = deviations(style_features(transferred), wanted, means, stds)
+        baseline_dev = deviations(style_features(baseline), wanted, means, stds)
+        error_t = (transfer_dev - source_dev).pow(2).sum(1)
+        error_b = (baseline_dev - source_dev).pow(2).sum(1)
+        ctx.per_item.update(transfer_content=content, text_to_image_content=plain, transfer_style_error=error_t,
+                            baseline_style_error=error_b)
+        metrics: dict[str, Any] = {
+            "pairs": len(sources),
+            "transfer_content_accuracy": float(content.double().mean()),
+            "text_to_image_accuracy": float(plain.double().mean()),
+            "style_kept": float(1.0 - error_t.mean() / error_b.mean()),
+        }
+        metrics["content_gap"] = metrics["text_to_image_accuracy"] - metrics["transfer_content_accuracy"]
+        for column, name in enumerate(FEATURES):
+            metrics[f"{name}_correlation"] = _correlation(transfer_dev[:, column], source_dev[:, column])
+            metrics[f"{name}_correlation_baseline"] = _correlation(baseline_dev[:, column], source_dev[:, column])
+        return metrics
+
+    def _attributes(self, ctx: EvaluationContext, sources: Tensor, targets: Tensor, transferred_logits: Tensor,
+                    baseline_logits: Tensor) -> dict[str, Any]:
+        real_logits, _ = judged_real(ctx)
+        source = predictions(real_logits[sources], True).bool()
+        named = named_attributes(ctx, [ctx.items.captions[i] for i in targets.tolist()]).bool()
+        transfer = predictions(transferred_logits, True).bool()
+        plain = predictions(baseline_logits, True).bool()
+        unnamed = ~named
+        agree_t = ((transfer == source) & unnamed).sum(1).double() / unnamed.sum(1).clamp(min=1)
+        agree_b = ((plain == source) & unnamed).sum(1).double() / unnamed.sum(1).clamp(min=1)
+        ctx.per_item.update(unnamed_agreement=agree_t, unnamed_agreement_baseline=agree_b)
+        recall_t = float((transfer & named).sum() / named.sum().clamp(min=1))
+        recall_b = float((plain & named).sum() / named.sum().clamp(min=1))
+        kept_t, kept_b = float(agree_t.mean()), float(agree_b.mean())
+        return {
+            "pairs": len(sources),
+            "transfer_content_recall": recall_t,
+            "text_to_image_recall": recall_b,
+            "content_gap": recall_b - recall_t,
+            "unnamed_agreement": kept_t,
+            "unnamed_agreement_baseline": kept_b,
+            "style_kept": (kept_t - kept_b) / (1.0 - kept_b) if kept_b < 1.0 else float("nan"),
+        }
+
+
+def _correlation(a: Tensor, b: Tensor) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / (a.norm() * b.norm()).clamp(min=1e-12))
+
+
+__all__ = ["StyleTransfer", "TransferConfig", "target_items"]

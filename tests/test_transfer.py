@@ -1,0 +1,123 @@
+"""Style transfer: the latent arithmetic, the style measures, the evaluator's validation-chosen strength, and the
+API and CLI around it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+import remvae
+from remvae import experiment
+from remvae.cli import main
+from remvae.core.distributions import Posterior
+from remvae.core.evaluator import EvaluationContext, EvaluationError
+from remvae.core.registry import EVALUATORS, TRAINERS
+from remvae.core.runfolder import RunFolder
+from remvae.core.transfer import style_latents, transfer_latents
+from remvae.modelspec import ModelSpec
+from remvae.playground.evaluators.style import class_statistics, deviations, style_features
+from remvae.text.batch import TextBatch
+
+
+class Table:
+    """A stand-in model whose posterior means are looked up by the first token / pixel: enough for the arithmetic."""
+
+    def encode(self, modality, x):
+        value = x.tokens[:, :1].double() if modality == "text" else x.flatten(1)[:, :1].double()
+        return Posterior(value.repeat(1, 3) * torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64),
+                         torch.zeros(len(value), 3, dtype=torch.float64))
+
+
+def test_transfer_adds_the_images_residual_to_the_new_captions_mean():
+    model = Table()
+    images = torch.tensor([[[[0.5]]], [[[2.0]]]])
+    source = TextBatch(torch.tensor([[1], [1]]), torch.tensor([1, 1]))
+    target = TextBatch(torch.tensor([[4], [6]]), torch.tensor([1, 1]))
+    style = style_latents(model, images, source)
+    torch.testing.assert_close(style, torch.tensor([[-0.5, -1.0, -1.5], [1.0, 2.0, 3.0]], dtype=torch.float64))
+    z = transfer_latents(model, images, source, target, strength=0.5)
+    torch.testing.assert_close(z, torch.tensor([[3.75, 7.5, 11.25], [6.5, 13.0, 19.5]], dtype=torch.float64))
+
+
+def test_style_features_measure_slant_and_stroke_thickness():
+    upright = torch.zeros(1, 1, 28, 28)
+    upright[0, 0, 4:24, 13:15] = 1.0
+    leaning = torch.zeros(1, 1, 28, 28)
+    for row in range(4, 24):  # a stroke whose column moves right as it goes down: positive shear
+        leaning[0, 0, row, 6 + row // 2: 8 + row // 2] = 1.0
+    thick = torch.zeros(1, 1, 28, 28)
+    thick[0, 0, 4:24, 11:17] = 1.0
+    slant, thickness = style_features(torch.cat([upright, leaning, thick])).T
+    assert abs(float(slant[0])) < 1e-6 and float(slant[1]) == pytest.approx(0.5, abs=0.05)
+    assert float(thickness[2]) > 2.5 * float(thickness[0])  # 6 px against 2 px wide
+    labels = torch.tensor([0, 0, 1, 1])
+    means, stds = class_statistics(torch.tensor([[1.0, 2.0], [3.0, 2.0], [5.0, 5.0], [6.0, 4.0]]), labels, 2)
+    torch.testing.assert_close(deviations(torch.tensor([[3.0, 2.0]]), torch.tensor([0]), means, stds)[0, 0],
+                               torch.tensor(1.0 / 2 ** 0.5))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    train, validation = experiment.training_data("bundled_digits", {"image_size": 28}, None, 200)
+    tokenizer = experiment.fit_tokenizer(train)
+    spec = ModelSpec("aligned", {}, "conv", {"latent_dim": 8, "widths": [8, 16]}, "gru",
+                     {"latent_dim": 8, "hidden_dim": 32, "word_dropout": 0.25})
+    spec.save(RunFolder(run_dir))
+    model = spec.build(tokenizer, seed=0)
+    config = {"epochs": 8, "batch_size": 128, "quiet": True, "device": "cpu", "optimizer": {"name": "adam", "lr": 4e-3},
+              "weights": {"alignment": 200.0, "text_reconstruction": 30.0, "image_kl": 0.03, "text_kl": 0.01,
+                          "text_from_image": 60.0}}  # the quickstart's recipe, shorter
+    TRAINERS.build("simple", config, model=model, run_dir=run_dir, tokenizer=tokenizer).fit(train, validation)
+    test = experiment.test_data("bundled_digits", {"image_size": 28}, 300)
+    return run_dir, validation, test
+
+
+def test_the_evaluator_chooses_the_strength_on_validation_and_measures_it_on_test(trained):
+    run_dir, validation, test = trained
+    loaded = remvae.load(run_dir, checkpoint="last")
+    context = EvaluationContext(loaded.model, loaded.tokenizer, test, None, validation, dataset="bundled_digits")
+    scores = EVALUATORS.build("transfer", {"strengths": [0.25, 0.5, 1.0]}).evaluate(context)
+    curve = scores["validation"]
+    assert set(curve) == {"0.25", "0.5", "1.0"}
+    allowed = [float(s) for s, row in curve.items() if row["content_gap"] <= 0.03 + 1e-9]
+    assert scores["strength"] == (max(allowed) if allowed else 0.25)
+    assert 0 <= scores["transfer_content_accuracy"] <= 1 and scores["text_to_image_accuracy"] > 0.2  # chance: 0.1
+    assert scores["content_gap"] == pytest.approx(scores["text_to_image_accuracy"] - scores["transfer_content_accuracy"])
+    # the style correlates with the source's far more than plain text->image's does
+    assert scores["slant_correlation"] > scores["slant_correlation_baseline"] + 0.3
+    assert scores["pairs"] == 300 and set(context.per_item) >= {"transfer_content", "transfer_style_error"}
+    bare = EvaluationContext(loaded.model, loaded.tokenizer, test, dataset="bundled_digits")
+    with pytest.raises(EvaluationError, match="choosing the strength needs the validation split"):
+        EVALUATORS.build("transfer", {}).evaluate(bare)
+    fixed = EVALUATORS.build("transfer", {"strength": 0.5, "limit": 50}).evaluate(bare)
+    assert fixed["strength"] == 0.5 and "validation" not in fixed
+
+
+def test_the_api_and_the_cli_redraw_an_image_with_a_new_caption(trained, tmp_path, capsys):
+    run_dir, _, test = trained
+    loaded = remvae.load(run_dir, checkpoint="last")
+    image = test.images[:1]
+    out = loaded.transfer(image, "a photo of a three", strength=0.5)
+    assert out.shape == (1, 1, 28, 28) and 0 <= float(out.min()) and float(out.max()) <= 1
+    torch.testing.assert_close(loaded.transfer(image, "a photo of a three", source_texts=loaded.image_to_text(image),
+                                               strength=0.5), out)
+    with pytest.raises(ValueError, match=r"strength must be a finite number > 0"):
+        loaded.transfer(image, "a three", strength=-1.0)
+    with pytest.raises(ValueError, match=r"texts must be one caption, or one per image \(1\)"):
+        loaded.transfer(image, ["a one", "a two"])
+    source = tmp_path / "digit.png"
+    Image.fromarray(image[0, 0].numpy()).save(source)
+    target = tmp_path / "three.png"
+    assert main(["transfer", str(run_dir), str(source), "a photo of a three", "-o", str(target), "--strength",
+                 "0.5", "--checkpoint", "last"]) == 0
+    assert f"wrote {target}" in capsys.readouterr().out
+    with Image.open(target) as written:
+        assert written.size == (28, 28)
+    assert main(["transfer", str(run_dir), str(tmp_path / "args.json"), "a three", "--checkpoint", "last"]) == 2
+    (tmp_path / "not-an-image.png").write_text(json.dumps({}))
+    assert main(["transfer", str(run_dir), str(tmp_path / "not-an-image.png"), "a three", "--checkpoint", "last"]) == 2
+    assert "not a readable image" in capsys.readouterr().err
