@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from remvae.core.data import ImageTextDataset
+from remvae.core.data import ImageTextDataset, TextDataset
 from remvae.core.model import MultimodalModel
 from remvae.core.prior import LatentPrior
 from remvae.core.registry import EVALUATORS, READERS
@@ -22,7 +22,9 @@ from remvae.text.tokenizer import Tokenizer
 # Data.
 
 
-def read_split(reader: str, config: dict[str, Any], split: str, length: int | None = None) -> ImageTextDataset:
+def read_split(
+    reader: str, config: dict[str, Any], split: str, length: int | None = None
+) -> ImageTextDataset | TextDataset:
     """One split (``train``, ``validation`` or ``test``) of a reader, at most ``length`` items of it.
 
     Readers with a ``length`` field draw their own seeded subset; for the others the first ``length``
@@ -30,15 +32,11 @@ def read_split(reader: str, config: dict[str, Any], split: str, length: int | No
     """
     fields = READERS.get(reader).config.model_fields
     if "split" not in fields:
-        raise ValueError(f"reader {reader!r} has no train / validation / test splits; an image-text experiment needs them")
+        raise ValueError(f"reader {reader!r} has no train / validation / test splits; an experiment needs them")
     options = {**config, "split": split}
     if "length" in fields:
         options["length"] = length
     dataset = READERS.build(reader, options)
-    if not isinstance(dataset, ImageTextDataset):
-        raise ValueError(
-            f"reader {reader!r} gives a {type(dataset).__name__}; a multimodal experiment needs image-text pairs"
-        )
     if length is not None and len(dataset) > length:
         dataset = dataset.subset(range(length))
     return dataset

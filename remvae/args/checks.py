@@ -6,6 +6,7 @@ from typing import Any
 
 from remvae.args.schema import ExperimentBase
 from remvae.core.model import resolve_weights
+from remvae.core.registry import EVALUATORS, READERS
 
 AGREEING_FIELDS = (("image", "text", "latent_dim"), ("reader", "image", "image_size"), ("reader", "image", "channels"))
 
@@ -32,7 +33,14 @@ def cross_checks(spec: ExperimentBase) -> list[str]:
         resolve_weights(model.terms(), getattr(spec.trainer.config, "weights", {}))  # type: ignore[attr-defined]
     except ValueError as error:
         problems.append(f"trainer.config.weights.{error}")
+    reads = set(model.modalities)
     for index, item in enumerate(spec.evaluators):  # type: ignore[attr-defined]
+        needs = EVALUATORS.get(item.name).builder.requirements(item.config)
+        if not needs <= reads:
+            problems.append(
+                f"evaluators.{index}: {item.name} needs {' and '.join(sorted(needs))}; the model family "
+                f"{spec.model.name!r} reads {' and '.join(sorted(reads))}"  # type: ignore[attr-defined]
+            )
         if getattr(item.config, "conditional_prior", False) and not model.has_conditional_prior:
             problems.append(
                 f"evaluators.{index}.config.conditional_prior: the model has no conditional prior; declare "
@@ -47,9 +55,14 @@ def _field(spec: ExperimentBase, slot: str, field: str) -> Any:
 
 
 def _modalities(spec: ExperimentBase) -> list[str]:
-    """The image and text slots are filled exactly for the modalities the model family reads."""
+    """The image and text slots are filled exactly for the modalities the model family reads, and the reader
+    provides them."""
     family, reads = spec.model.name, spec.model.config.modalities  # type: ignore[attr-defined]
-    problems = []
+    provides = getattr(READERS.get(spec.reader.name).config, "provides", frozenset({"image", "text"}))  # type: ignore
+    problems = [
+        f"reader: {spec.reader.name!r} gives {' and '.join(sorted(provides))} only; the model family {family!r} "  # type: ignore
+        f"reads {modality}" for modality in reads if modality not in provides
+    ]
     for modality in ("image", "text"):
         given = getattr(spec, modality) is not None
         if modality in reads and not given:

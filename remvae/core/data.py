@@ -108,7 +108,9 @@ class ImageDataset(Dataset):
 
 
 class TextDataset(Dataset):
-    """Texts only: ``dataset[i]`` is a string."""
+    """Texts only: ``dataset[i]`` is a string (``captions``; no images, no labels)."""
+
+    multilabel = False
 
     def __init__(self, texts: Sequence[str]) -> None:
         self.captions = list(texts)
@@ -118,3 +120,7 @@ class TextDataset(Dataset):
 
     def __getitem__(self, index: int) -> str:
         return self.captions[index]
+
+    def subset(self, indices: Tensor | Sequence[int]) -> TextDataset:
+        """A new dataset of the given items."""
+        return TextDataset([self.captions[i] for i in torch.as_tensor(indices, dtype=torch.long).tolist()])

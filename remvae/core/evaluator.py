@@ -139,6 +139,13 @@ class Evaluator(ABC):
     """
 
     uses_judge: ClassVar[bool] = False
+    needs: ClassVar[frozenset[str]] = frozenset({"image", "text"})
+    """The modalities a model must have for this evaluator (see :meth:`requirements`)."""
+
+    @classmethod
+    def requirements(cls, config: Any) -> frozenset[str]:
+        """The modalities the evaluator needs under ``config`` (its ``needs`` unless the config changes them)."""
+        return cls.needs
 
     @abstractmethod
     def evaluate(self, ctx: EvaluationContext) -> dict[str, Any]:

@@ -32,7 +32,8 @@ def state_hash(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def build(run_dir: Path, resume: bool = False, every: int | None = None, sleep: float = 0.0, epochs: int = 3):
+def build(run_dir: Path, resume: bool = False, every: int | None = None, sleep: float = 0.0, epochs: int = 3,
+          batch: int = 32):
     """The trainer, data and model of this script's run (also used in-process by the tests)."""
     train, val = synthetic_pairs(256, seed=0), synthetic_pairs(64, seed=1)
     tokenizer = tokenizer_for(train)
@@ -40,7 +41,7 @@ def build(run_dir: Path, resume: bool = False, every: int | None = None, sleep: 
     if sleep:
         model.register_forward_pre_hook(lambda module, inputs: time.sleep(sleep))
     config = {
-        "epochs": epochs, "batch_size": 32, "seed": 7, "num_threads": 1, "quiet": True, "log_every": 2,
+        "epochs": epochs, "batch_size": batch, "seed": 7, "num_threads": 1, "quiet": True, "log_every": 2,
         "resume": resume, "device": "cpu",
         "optimizer": {"name": "adamw", "lr": 3e-3, "weight_decay": 0.01},
         "lr_scheduler": {"name": "cosine"},
@@ -58,9 +59,10 @@ def main() -> None:
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--every", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=32, help="batch size per process")
     parser.add_argument("--hashes", action="store_true")
     args = parser.parse_args()
-    trainer, train, val = build(args.run_dir, args.resume, args.every, args.sleep, args.epochs)
+    trainer, train, val = build(args.run_dir, args.resume, args.every, args.sleep, args.epochs, args.batch)
     trainer.fit(train, val)
     if args.hashes:
         rank = int(os.environ.get("RANK", 0))
