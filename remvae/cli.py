@@ -216,8 +216,15 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 
 
 def cmd_judge_train(args: argparse.Namespace) -> int:
+    from remvae.playground.evaluators.judges.caption_lm_training import train_caption_lm
     from remvae.playground.evaluators.judges.training import train_judge
 
+    if args.kind == "lm":
+        lm = train_caption_lm(args.dataset, root=args.root, out_dir=args.output, epochs=args.epochs, seed=args.seed,
+                              log=say)
+        say(f"saved caption LM {lm.path} (validation perplexity {lm.validation_perplexity:.4f} on {lm.validation_n} "
+            "held-out training captions)")
+        return EXIT_OK
     judge = train_judge(args.dataset, root=args.root, out_dir=args.output, epochs=args.epochs, seed=args.seed)
     say(f"saved judge {judge.path} (test accuracy {judge.test_accuracy:.4f})")
     return EXIT_OK
@@ -285,8 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--output", "-o", default="comparison.pdf", help="PDF to write (a Markdown table goes beside it)")
     judge = commands.add_parser("judge", help="judge classifiers for the evaluators")
     judge_commands = judge.add_subparsers(dest="judge_command", metavar="COMMAND", required=True)
-    sub = judge_commands.add_parser("train", help="train a data set's judge classifier and save it")
+    sub = judge_commands.add_parser("train", help="train a data set's judge (image classifier or caption LM) and save it")
     sub.set_defaults(func=cmd_judge_train)
+    sub.add_argument("--kind", choices=("classifier", "lm"), default="classifier",
+                     help="the image classifier (default) or the caption language model of the perplexity rows")
     sub.add_argument(
         "--dataset", required=True, help="mnist, fashion_mnist or celeba (bundled_digits for a quick check)"
     )

@@ -26,10 +26,12 @@ from remvae.core.checkpoint import (
     find_checkpoint,
     load_checkpoint,
 )
+from remvae.core.data import ImageTextDataset, TextDataset
 from remvae.core.distributions import FullGaussian, Posterior
 from remvae.core.model import MultimodalModel
 from remvae.core.runfolder import RunFolder, RunFolderError, read_json
 from remvae.core.transfer import transfer_latents
+from remvae.experiment import read_split
 from remvae.modelspec import ModelSpec
 from remvae.playground.priors import PriorFileError, load_prior
 from remvae.text.batch import TextBatch
@@ -148,6 +150,15 @@ class LoadedModel:
     def to(self, device: str | torch.device) -> LoadedModel:
         self.model.to(device)
         return self
+
+    def data(self, split: str = "test", length: int | None = None) -> ImageTextDataset | TextDataset:
+        """The run's own data: its reader's ``train``, ``validation`` or ``test`` split as its config.json sets it up
+        (``length`` items of it, when given), e.g. ``model.data("test", 8).images`` to try the model on."""
+        config = self.run.recorded_config()
+        reader = (config or {}).get("reader")
+        if not isinstance(reader, dict) or "name" not in reader:
+            raise RunFolderError(f"{self.run.config}: no reader entry; cannot tell the run's data")
+        return read_split(reader["name"], reader.get("config") or {}, split, length)
 
     # Inputs.
 
