@@ -7,9 +7,10 @@ has, so nothing runs off a page.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Sequence
+from typing import BinaryIO, Self
 
 import numpy as np
 from matplotlib.backends.backend_pdf import PdfPages
@@ -32,6 +33,8 @@ MARGIN = 0.7
 FOOTER = 0.45
 CELL_PAD = 0.06
 MIN_IMAGE_HEIGHT = 2.5
+MAX_FITTED = 0.35  # the most of the width one content-sized column takes (a long value wraps instead)
+PACK_BELOW = 0.4  # a page less full than this takes a shrunk figure rather than being left nearly empty
 HEADING_SIZES = {0: FONT_SIZE + 13, 1: FONT_SIZE + 6, 2: FONT_SIZE + 2.5}
 
 
@@ -56,7 +59,7 @@ class Document:
 
     # Context and pages.
 
-    def __enter__(self) -> Document:
+    def __enter__(self) -> Self:
         if isinstance(self.target, Path):
             self.target.parent.mkdir(parents=True, exist_ok=True)
         self._style = report_style()
@@ -169,8 +172,8 @@ class Document:
     def _column_widths(self, columns: Sequence[Column], rows: Sequence[Sequence[str]], size: float) -> list[float]:
         natural = []
         for i, column in enumerate(columns):
-            cells = [column.header, *(str(row[i]) for row in rows)]
-            natural.append(max(text_width(cell, size) for cell in cells) / 72 + 2 * CELL_PAD + 0.02)
+            widest = max([text_width(str(row[i]), size) for row in rows] + [text_width(column.header, size, "bold")])
+            natural.append(min(widest / 72 + 2 * CELL_PAD + 0.02, self.width * MAX_FITTED))
         fixed = [n if c.weight == 0 else 0.0 for n, c in zip(natural, columns)]
         fixed_total = min(sum(fixed), self.width * 0.6)
         fixed = [f * fixed_total / sum(fixed) if sum(fixed) else 0.0 for f in fixed]
@@ -196,11 +199,18 @@ class Document:
                                  transform=page.transFigure, color="#c8ced6", linewidth=0.5))
         self.y += height
 
-    def image(self, path: Path | str | BinaryIO, caption: str = "", title: str = "") -> None:
+    @property
+    def filled(self) -> float:
+        """Share of the current page's usable height already used (0 on a page not yet started)."""
+        return 0.0 if self._page is None else (self.y - MARGIN) / self.usable
+
+    def image(self, path: Path | str | BinaryIO, caption: str = "", title: str = "", fit: bool = False) -> None:
         """A PNG scaled to the page width (never wider or taller than the page), under ``title`` and over ``caption``.
 
-        The title, image and caption stay on one page; an image that would fit only much shrunk
-        starts a new page instead.
+        The title, image and caption stay on one page. An image that would fit only much shrunk starts a
+        new page instead, unless ``fit`` asks for it to be shrunk into the room left, or the page is still
+        less than :data:`PACK_BELOW` full (so no page is left nearly empty): then it is shrunk to fit, down
+        to :data:`MIN_IMAGE_HEIGHT`.
         """
         with Image.open(path) as handle:
             array = np.asarray(handle.convert("RGB"))
@@ -215,7 +225,8 @@ class Document:
             width = height * w_px / h_px
         if height + text_height > self.room:
             shrink = (self.room - text_height) / height
-            if self._page is None or shrink < 0.75 or self.room - text_height < MIN_IMAGE_HEIGHT:
+            pack = fit or self.filled < PACK_BELOW
+            if self._page is None or (shrink < 0.75 and not pack) or self.room - text_height < MIN_IMAGE_HEIGHT:
                 self.new_page()
             else:  # a small shrink keeps it on this page
                 height, width = height * shrink, width * shrink

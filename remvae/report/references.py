@@ -1,56 +1,99 @@
-"""The reference implementation's published numbers, and where ours are found in eval.json.
+"""The reference implementation's published numbers (its README's Table 1 and Table 2) and where ours are found.
 
-The reference's README reports cross-modal accuracies judged by its own classifiers, and CelebA
-FIDs of about 100-130; a report on one of its data sets prints these beside our values.
+Only values the README gives are listed; a configuration of its Table 2 whose numbers are not given
+there is listed as not given (``None``), never filled in.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
 
-SOURCE = "the reference implementation's README (judged by its own classifiers)"
+CITATION = ("Re-MVAE: Recurrent Multimodal VAE (bachelor's thesis 'Estudio acerca del entrenamiento con alineamiento "
+            "de representaciones multimodales en el espacio latente'), https://github.com/ricardocardn/Re-MVAE")
+SOURCE = f"the README of {CITATION}"
+NOT_GIVEN = "not given"
+
+TABLE_1_READERS = ("mnist", "fashion_mnist")
+TABLE_1_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 
 
 @dataclass(frozen=True)
-class ReferenceResult:
-    """One published number: the reader it belongs to, what it measures, and which eval.json metric is ours.
+class Table1Row:
+    """One measure of Table 1: its published values per data set and the remvae metric measuring it.
 
-    ``ours`` are regular expressions tried in order against ``evaluator.metric`` keys (dots between
-    nesting levels); the first key that matches holds our number.
+    ``metric`` is an eval.json metric name of the evaluators in ``evaluators`` (registered names, tried in
+    order: the shipped caption LM first for perplexities). ``share`` marks an accuracy (a fraction in
+    eval.json, a percentage in the table).
     """
 
-    reader: str
     measure: str
-    published: str
-    ours: tuple[str, ...]
+    published: Mapping[str, float]
+    evaluators: tuple[str, ...]
+    metric: str
+    share: bool = False
 
 
-# Keys of the cross_modal evaluator (under whatever name args.json gave it); FIDs only from Inception FID.
-TEXT_TO_IMAGE = r"(^|\.)text_to_image_top1$"
-IMAGE_TO_TEXT = r"(^|\.)image_to_text_vs_judge$"
-REFERENCE_RESULTS: tuple[ReferenceResult, ...] = (
-    ReferenceResult("mnist", "text → image accuracy", "76.18%", (TEXT_TO_IMAGE,)),
-    ReferenceResult("mnist", "image → text accuracy (vs judge)", "82.13%", (IMAGE_TO_TEXT,)),
-    ReferenceResult("fashion_mnist", "text → image accuracy", "64.06%", (TEXT_TO_IMAGE,)),
-    ReferenceResult("fashion_mnist", "image → text accuracy (vs judge)", "70.25%", (IMAGE_TO_TEXT,)),
-    ReferenceResult("celeba", "FID, reconstructions", "≈ 100–130", (r"^fid\.reconstruction_fid$",)),
-    ReferenceResult("celeba", "FID, text → image", "≈ 100–130", (r"^fid\.text_to_image_fid$",)),
-    ReferenceResult("celeba", "FID, prior samples", "≈ 100–130", (r"^fid\.prior_fid$",)),
+PERPLEXITY_LMS = ("caption_perplexity", "lm_perplexity")
+TABLE_1: tuple[Table1Row, ...] = (
+    Table1Row("text → image accuracy", {"mnist": 76.18, "fashion_mnist": 64.06}, ("cross_modal",),
+              "text_to_image_top1", share=True),
+    Table1Row("image → text accuracy", {"mnist": 82.13, "fashion_mnist": 70.25}, ("cross_modal",),
+              "image_to_text_vs_judge", share=True),
+    Table1Row("text reconstruction PPL", {"mnist": 239.65, "fashion_mnist": 485.07}, PERPLEXITY_LMS,
+              "reconstruction_perplexity"),
+    Table1Row("image → text PPL", {"mnist": 272.98, "fashion_mnist": 498.02}, PERPLEXITY_LMS,
+              "image_to_text_perplexity"),
+    Table1Row("original text PPL", {"mnist": 272.18, "fashion_mnist": 492.34}, PERPLEXITY_LMS, "original_perplexity"),
 )
+TABLE_1_RATIOS = (("text reconstruction PPL / original", "reconstruction"), ("image → text PPL / original",
+                                                                               "image_to_text"))
+"""The ratios to the original captions' perplexity, which compare across language models: (label, caption set)."""
 
 
-def references_for(reader: str | None) -> list[ReferenceResult]:
-    """The published numbers for an experiment's reader (none when it is not a reference data set)."""
-    return [result for result in REFERENCE_RESULTS if result.reader == reader]
+def published_ratio(reader: str, caption_set: str) -> float:
+    """The reference's perplexity of ``caption_set`` over its original captions' on ``reader``."""
+    by_metric = {row.metric: row.published[reader] for row in TABLE_1}
+    return by_metric[f"{caption_set}_perplexity"] / by_metric["original_perplexity"]
 
 
-def find_ours(result: ReferenceResult, metrics: Mapping[str, Mapping[str, Any]]) -> tuple[str, Any] | None:
-    """``(key, value)`` of our metric matching ``result`` in ``{evaluator: {metric: value}}``, if any."""
-    keys = {f"{evaluator}.{name}": value for evaluator, values in metrics.items() for name, value in values.items()}
-    for pattern in result.ours:
-        for key, value in keys.items():
-            if re.search(pattern, key):
-                return key, value
-    return None
+@dataclass(frozen=True)
+class Table2Row:
+    """One CelebA configuration of Table 2 (text architecture, image side) and its published FIDs, if given."""
+
+    text: str
+    image_size: int
+    reconstruction: float | None = None
+    generation: float | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{TEXT_NAMES.get(self.text, self.text)} {self.image_size}×{self.image_size}"
+
+    @property
+    def difference(self) -> float | None:
+        """Generation FID minus reconstruction FID, as the README gives it."""
+        if self.reconstruction is None or self.generation is None:
+            return None
+        return round(self.generation - self.reconstruction, 2)
+
+
+TEXT_NAMES = {"gru": "GRU", "lstm": "LSTM", "xlstm": "xLSTM"}
+_GIVEN = {("gru", 56): (102.02, 111.31), ("xlstm", 32): (102.71, 106.82)}
+TABLE_2: tuple[Table2Row, ...] = tuple(
+    Table2Row(text, size, *_GIVEN.get((text, size), (None, None)))
+    for text in ("gru", "lstm", "xlstm") for size in (32, 56, 128)
+)
+TABLE_2_READERS = ("celeba",)
+
+
+def table_1_value(row: Table1Row, reader: str | None) -> float | None:
+    """The published value of ``row`` for ``reader`` (``None`` when the reader is not in Table 1)."""
+    return row.published.get(reader or "")
+
+
+def format_published(value: float | None, share: bool = False) -> str:
+    """``76.18%`` or ``239.65``; ``not given`` for a value the README does not give."""
+    if value is None:
+        return NOT_GIVEN
+    return f"{value:.2f}%" if share else f"{value:.2f}"

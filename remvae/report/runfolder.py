@@ -8,9 +8,13 @@ report can say what is missing instead of failing.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
+import numpy as np
+
+from remvae.core.evaluator import read_items
 from remvae.core.runfolder import RunFolder
 
 
@@ -87,7 +91,14 @@ class RunFiles:
 
     def train_records(self) -> list[dict[str, Any]]:
         """The records of ``metrics/train.jsonl``; unparsable lines (a run killed mid-write) are skipped and counted."""
-        path = self.folder.train_log
+        return self.records(self.folder.train_log)
+
+    def validation_records(self) -> list[dict[str, Any]]:
+        """The per-epoch records of ``metrics/validation.jsonl`` (none for a run without a validation split)."""
+        return self.records(self.folder.validation_log)
+
+    def records(self, path: Path) -> list[dict[str, Any]]:
+        """The JSON objects of a JSON-lines file, read once; bad lines are skipped and counted in ``problems``."""
         relative = self.relative(path)
         if relative in self._cache:
             return self._cache[relative]
@@ -119,6 +130,34 @@ class RunFiles:
             self.problems[relative] = "no records"
         self._cache[relative] = records
         return records
+
+    def items(self) -> dict[str, np.ndarray]:
+        """The per-item scores of the evaluation (``{"<evaluator key>/<name>": array}``; empty when there are none)."""
+        relative = self.relative(self.folder.evaluation_items)
+        if relative not in self._cache:
+            self._cache[relative] = {key: value.float().numpy() if value.dtype.is_floating_point else value.numpy()
+                                     for key, value in read_items(self.folder.evaluation_items).items()}
+        return self._cache[relative]
+
+    def evaluator_names(self) -> dict[str, str]:
+        """``{eval.json key: registered evaluator name}`` from config.json's evaluator list (a key names itself
+        when the list does not mention it)."""
+        listed = (self.config or {}).get("evaluators")
+        names: dict[str, str] = {}
+        for item in listed if isinstance(listed, list) else []:
+            if isinstance(item, Mapping) and isinstance(item.get("name"), str):
+                names[str(item.get("key") or item["name"])] = item["name"]
+        for key in ((self.evaluation or {}).get("evaluators") or {}):
+            names.setdefault(str(key), str(key))
+        return names
+
+    @property
+    def seed(self) -> int | None:
+        """The trainer's seed (which seed of an experiment repeated over seeds this run is), if config.json says."""
+        config = self.config or {}
+        trainer = config.get("trainer") if isinstance(config.get("trainer"), Mapping) else {}
+        seed = (trainer.get("config") or {}).get("seed", config.get("seed"))
+        return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
     @property
     def name(self) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from remvae.report.runfolder import flatten
 
@@ -26,6 +27,17 @@ def format_value(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False)
+
+
+def format_interval(mean: float, half_width: float, percent: bool = False) -> str:
+    """``mean ± half_width`` with the half-width to two significant digits and the mean to the same decimals
+    (``"94.5 ± 1.2%"`` for a share given as a fraction with ``percent``)."""
+    scale = 100.0 if percent else 1.0
+    mean, half_width = mean * scale, half_width * scale
+    if half_width <= 0 or not math.isfinite(half_width):  # identical seeds (or a diverged one)
+        return f"{mean:.2f} ± {format_value(half_width)}" + ("%" if percent else "")
+    decimals = min(6, max(0, 1 - math.floor(math.log10(half_width))))
+    return f"{mean:.{decimals}f} ± {half_width:.{decimals}f}" + ("%" if percent else "")
 
 
 def format_duration(seconds: Any) -> str:
@@ -66,8 +78,3 @@ def judge_text(judge: Any) -> str:
     if accuracy is None:
         return f"{name} (own accuracy not recorded)"
     return f"{name} (own test accuracy {format_share(accuracy)})"
-
-
-def config_rows(config: Mapping[str, Any] | None) -> list[tuple[str, str]]:
-    """One ``(dotted key, value)`` row per leaf of the resolved configuration."""
-    return [(key, format_value(value)) for key, value in flatten(config or {}).items()]

@@ -7,9 +7,9 @@ not on this machine, no training log) is recorded as missing, with the reason, i
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 from matplotlib.figure import Figure
@@ -35,6 +35,7 @@ from remvae.report.figures import (
 )
 from remvae.report.runfolder import RunFiles
 from remvae.report.style import save_png
+from remvae.report.subject import curve_set
 
 MISSING_INPUT = (RunFolderError, CheckpointError, DataNotFoundError, DataFormatError, ConfigError)
 BATCH = 500
@@ -77,7 +78,7 @@ def visualize(run_dir: RunFolder | Path, model: LoadedModel | None = None, test_
 
     records = run.train_records()
     if records:
-        produce("training_curves", lambda: curves_figure({run.name: records}))
+        produce("training_curves", lambda: curves_figure([curve_set(run.name, [run])]))
     else:
         produce("training_curves", None, f"metrics/train.jsonl: {run.problem(run.folder.train_log, 'no records')}")
 
@@ -115,20 +116,46 @@ def load_test_set(run: RunFiles) -> ImageTextDataset:
     return test_data(reader["name"], reader.get("config") or {}, data.get("test_length"))
 
 
+FIGURE_NEEDS = {"reconstructions": {"image"}, "text_to_image": {"image", "text"}, "image_to_text": {"image", "text"},
+                "prior_samples": {"image"}, "interpolations": {"image", "text"}, "latent_space": {"image", "text"}}
+"""The modalities a model must have for each figure (a single-modality model draws only what it can)."""
+
+
 def model_figures(model: LoadedModel, test_set: ImageTextDataset, options: VisualOptions,
-                  produce: Callable[[str, Callable[[], Figure]], None]) -> None:
-    """Every figure that needs the model, from a seeded selection of test items."""
+                  produce: Callable[..., None]) -> None:
+    """Every figure that needs the model and that its modalities allow, from a seeded selection of test items."""
     order = torch.randperm(len(test_set), generator=torch.Generator().manual_seed(options.seed))
+    for name, needs in FIGURE_NEEDS.items():
+        lacking = needs - set(model.modalities)
+        if lacking:
+            produce(name, None, f"the model has no {' or '.join(sorted(lacking))} (its modalities: "
+                                f"{', '.join(model.modalities)})")
+    if "image" not in model.modalities:
+        return
     shown = order[: options.images]
     images = test_set.images[shown].float() / 255.0
-    labels = test_set.labels[shown]
     seed = options.seed
     produce("reconstructions", lambda: reconstructions_figure(images, model.reconstruct_image(images).cpu()))
+    produce("prior_samples", lambda: prior_samples(model, options))
+    if "text" not in model.modalities:
+        return
     produce("text_to_image", lambda: text_to_image(model, test_set, order, options))
-    produce("image_to_text", lambda: image_to_text(model, test_set, images, labels))
-    produce("prior_samples", lambda: prior_samples_figure(*model.sample(options.images, seed=seed)[:2]))
+    produce("image_to_text", lambda: image_to_text(model, test_set, images, test_set.labels[shown]))
     produce("interpolations", lambda: interpolations_figure(interpolation_paths(model, test_set, order, options.steps)))
     produce("latent_space", lambda: latent_space(model, test_set, order[: options.latent_points], seed))
+
+
+def prior_samples(model: LoadedModel, options: VisualOptions) -> Figure:
+    """Prior draws decoded by every decoder the model has (an image-only model's images go uncaptioned)."""
+    samples = model.sample(options.images, seed=options.seed)
+    captions = samples.texts if "text" in model.modalities else None
+    return prior_samples_figure(samples.images, captions, prior=prior_name(model))
+
+
+def prior_name(model: LoadedModel) -> str:
+    """The name of the prior the model's samples come from (``N(0, I)`` for the standard normal)."""
+    name = model.model.prior().name
+    return "N(0, I)" if name == "standard_normal" else name
 
 
 def caption_choice(test_set: ImageTextDataset, order: Tensor, count: int) -> list[str]:

@@ -102,7 +102,45 @@ def precision_recall_f1(predicted: Tensor, true: Tensor, names: list[str]) -> di
 
 @EVALUATORS.register("cross_modal", config=CrossModalConfig)
 class CrossModalAccuracy(Evaluator):
-    """Cross-modal accuracy judged by the classifier: text->image top-k, image->text, joint coherence."""
+    """Cross-modal accuracy judged by the classifier: text->image top-k, image->text, joint coherence.
+
+    On single-label data (MNIST, Fashion-MNIST) the judge sorts images into C classes, and chance is 1/C;
+    on multi-label data (CelebA) it reads 40 attributes.
+
+    Metrics:
+        judge_accuracy: the judge's own accuracy on the real evaluated images (CelebA: its mean accuracy over the
+            40 attributes), the ceiling of every judged accuracy here.
+        text_to_image_top<k>: share of images generated from test captions whose caption's class is among the
+            judge's k most likely classes for the image (chance k/C).
+        image_to_text_vs_true: share of captions generated from test images that name the image's true class
+            (chance 1/C).
+        image_to_text_vs_judge: share of captions generated from test images that name the class the judge sees
+            in the image, the reference's image->text accuracy (chance 1/C).
+        image_to_text_named: share of captions generated from test images that name exactly one class; one naming
+            none or several counts as wrong in both image->text accuracies.
+        joint_coherence: z drawn from the prior, decoded to an image and a caption: share of pairs whose caption
+            names the class the judge sees in the image (chance 1/C); CelebA: share of the attributes prior
+            captions name that the judge sees on their images.
+        text_to_image_class_fid: judge-feature FID between the images generated from one class's captions and
+            the real images of that class, averaged over classes; low only when generations vary within a class
+            as real images do.
+        class_fid.<class>: that FID for one class.
+        text_to_image_attribute_accuracy: CelebA: share of the 40 attributes on which the judge's reading of an
+            image generated from a caption agrees with the true attributes of the image the caption describes.
+        majority_attribute_accuracy: CelebA: that agreement for always answering each attribute's more frequent
+            value, the floor of text_to_image_attribute_accuracy.
+        image_to_text_{precision,recall,f1}_{macro,micro}: CelebA: attributes named by captions generated from
+            test images against the images' true attributes (macro: mean over attributes with positives;
+            micro: pooled counts); captions name few attributes, so precision is the informative half.
+        text_to_image_{precision,recall,f1}_{macro,micro}: CelebA: attributes the judge sees on images generated
+            from a caption against those the caption names; recall is the informative half.
+        reference_captions_{precision,recall,f1}_{macro,micro}: CelebA ceiling: the test captions themselves
+            against the true attributes.
+        reference_judge_{precision,recall,f1}_{macro,micro}: CelebA ceiling: the judge on the real images against
+            the attributes their captions name.
+        per_attribute.<comparison>.<attribute>.<score>: CelebA: precision, recall, F1 or support of one attribute
+            in one of the four comparisons above.
+    """
 
     uses_judge = True
 

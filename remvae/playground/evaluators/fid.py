@@ -63,7 +63,15 @@ class FIDConfig(GenerationConfig):
 
 @EVALUATORS.register("judge_fid", config=FIDConfig)
 class JudgeFID(Evaluator):
-    """FID in the judge's penultimate features (works offline): reconstructions, text->image, prior samples."""
+    """FID in the judge's penultimate features (works offline): reconstructions, text->image, prior samples.
+
+    Metrics:
+        n: evaluated test items; every FID compares n generated images with the same n real ones.
+        <set>_fid: Fréchet distance between the judge's penultimate-layer features of the real test images and of
+            generated ones (reconstruction: decoded from the image posterior mean; text_to_image: from the test
+            captions; prior: from z drawn from the prior); 0 means equal feature statistics, and only FIDs in
+            the same features compare.
+    """
 
     uses_judge = True
 
@@ -124,7 +132,14 @@ def inception_metric(weights: str | None, feature: int = 2048) -> Any:
 
 @EVALUATORS.register("fid", config=InceptionFIDConfig)
 class InceptionFID(Evaluator):
-    """Inception FID (torchmetrics; needs the Inception weights file or network): recon, text->image, prior."""
+    """Inception FID (torchmetrics; needs the Inception weights file or network): recon, text->image, prior.
+
+    Metrics:
+        n: evaluated test items; every FID compares n generated images with the same n real ones.
+        <set>_fid: Fréchet distance between Inception-v3 features (2048-d pool features unless configured
+            otherwise: the standard FID) of the real test images and of the reconstructions, the images
+            generated from the test captions, or the prior samples; lower is better.
+    """
 
     def __init__(self, config: InceptionFIDConfig) -> None:
         self.config = config

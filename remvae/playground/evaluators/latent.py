@@ -81,7 +81,29 @@ def fit_linear_probe(train_z: Tensor, train_y: Tensor, test_z: Tensor, test_y: T
 
 @EVALUATORS.register("latent", config=LatentConfig)
 class LatentSpace(Evaluator):
-    """Paired vs unpaired latent distance, cross-modal retrieval, linear probe, active units."""
+    """Paired vs unpaired latent distance, cross-modal retrieval, linear probe, active units.
+
+    Metrics:
+        paired_distance: mean Euclidean distance between the posterior means of a test image and of its caption.
+        unpaired_distance: the same between an image and another item's caption (a random derangement).
+        distance_ratio: paired_distance / unpaired_distance: 1 means a caption lies no closer to its own image
+            than to any other (no alignment), near 0 that paired posteriors coincide.
+        retrieval_image_to_text_top<k>: share of test images whose k nearest captions (posterior means, each
+            distinct caption once) include one of the image's class (CelebA: its own caption).
+        retrieval_text_to_image_top<k>: share of test captions whose k nearest images include one of the
+            caption's class (CelebA: its own image).
+        probe_image_accuracy: test accuracy of a linear classifier of the class (CelebA: mean attribute
+            accuracy) read off image posterior means: how much of the label z holds.
+        probe_text_accuracy: the same from caption posterior means.
+        probe_train_n: items the probes were fitted on.
+        probe_fitted_on_train_set: true when the probes were fitted on the train set; false when no train set was
+            given, so they were fitted on half of the evaluated items and scored on the other half.
+        <modality>_active_units: latent dimensions whose KL(q(z_d|x) || N(0, 1)), averaged over the test items,
+            exceeds the threshold (0.01): the dimensions the modality's encoder uses.
+        <modality>_kl: KL(q(z|x) || N(0, I)) of the modality's posterior, summed over dimensions and averaged over
+            the test items, in nats.
+        latent_dim: the latent size.
+    """
 
     def __init__(self, config: LatentConfig) -> None:
         self.config = config

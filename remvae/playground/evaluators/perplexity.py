@@ -46,7 +46,22 @@ class IntrinsicPerplexityConfig(ComponentConfig):
 
 @EVALUATORS.register("perplexity", config=IntrinsicPerplexityConfig)
 class IntrinsicPerplexity(Evaluator):
-    """The text VAE's own perplexity of the test captions (importance-sampled log p(x)), ELBO and KL."""
+    """The text VAE's own perplexity of the test captions (importance-sampled log p(x)), ELBO and KL.
+
+    Metrics:
+        perplexity: exp of the test captions' negative log-likelihood per token under the text VAE itself, with
+            log p(x) importance-sampled from k draws of q(z|x); it pays for the information the caption's
+            posterior carries (about its KL), so a text VAE with a large KL shows huge values even when it
+            reconstructs every caption: compare it between runs, never with a language model's perplexity.
+        nll_per_token: that negative log-likelihood per token, in nats (the log of perplexity).
+        nll: the negative log-likelihood per caption, in nats.
+        elbo: the evidence lower bound per caption, E_q[log p(x|z)] - KL(q(z|x) || p(z)), in nats (at most -nll).
+        elbo_perplexity: exp(-ELBO per token), the perplexity the ELBO bounds (at least perplexity).
+        reconstruction: -E_q[log p(x|z)] per caption, in nats: how well a caption's posterior decodes back to it.
+        kl: KL(q(z|x) || N(0, I)) per caption, in nats: the information a caption's posterior carries.
+        k: importance samples per caption.
+        tokens: tokens scored over all evaluated captions (after <bos>, up to <eos> included).
+    """
 
     def __init__(self, config: IntrinsicPerplexityConfig) -> None:
         self.config = config
@@ -129,7 +144,17 @@ class CaptionPerplexityConfig(ComponentConfig):
 
 @EVALUATORS.register("caption_perplexity", config=CaptionPerplexityConfig)
 class CaptionPerplexity(Evaluator):
-    """Perplexity of test, reconstructed and image->text captions under the data set's shipped caption LM (offline)."""
+    """Perplexity of test, reconstructed and image->text captions under the data set's shipped caption LM (offline).
+
+    Metrics:
+        <set>_perplexity: exp of the mean token NLL of a caption set under the shipped caption LM; sets: original
+            (the test captions: the floor to read the others against), reconstruction (test captions encoded
+            and decoded by the text VAE), image_to_text (captions generated from the test images).
+        <set>_nll_per_token: that mean token NLL, in nats.
+        <set>_tokens: tokens scored in that set (each caption's words and its end marker).
+        <set>_ratio_to_original: the set's perplexity over the original captions': 1 means as fluent as the test
+            captions; unlike the absolute values the ratio compares across language models.
+    """
 
     def __init__(self, config: CaptionPerplexityConfig) -> None:
         self.config = config
@@ -217,7 +242,17 @@ def lm_token_nll(
 
 @EVALUATORS.register("lm_perplexity", config=LMPerplexityConfig)
 class LMPerplexity(Evaluator):
-    """Perplexity of test, reconstructed and image->text captions under a Hugging Face causal LM (gpt2)."""
+    """Perplexity of test, reconstructed and image->text captions under a Hugging Face causal LM (gpt2).
+
+    Metrics:
+        available: whether the language model could be loaded; when false nothing else was measured.
+        reason: why the language model could not be loaded.
+        <set>_perplexity: as caption_perplexity's, under the Hugging Face LM (GPT-2 by default, as the reference
+            measured), for the original, reconstructed and image->text captions.
+        <set>_nll_per_token: that mean token NLL, in nats.
+        <set>_tokens: tokens scored in that set (the LM's own tokens, end marker included).
+        <set>_ratio_to_original: the set's perplexity over the original captions' under the same LM.
+    """
 
     def __init__(self, config: LMPerplexityConfig) -> None:
         self.config = config
@@ -242,7 +277,15 @@ class LMPerplexity(Evaluator):
 
 @EVALUATORS.register("caption_validity", config=ComponentConfig)
 class CaptionValidity(Evaluator):
-    """Share of generated captions (image->text, reconstructions, prior samples) well-formed for the grammar."""
+    """Share of generated captions (image->text, reconstructions, prior samples) well-formed for the grammar.
+
+    Metrics:
+        <set>_valid: share of a caption set that are sentences of the data set's caption grammar; sets:
+            image_to_text, reconstruction, prior (decoded from z drawn from the prior) and original (the test
+            captions themselves, a check of the grammar).
+        image_to_text_distinct: distinct captions among those generated from the test images.
+        prior_distinct: distinct captions among those decoded from prior samples.
+    """
 
     def __init__(self, config: ComponentConfig) -> None:
         self.config = config

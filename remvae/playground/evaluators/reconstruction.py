@@ -68,7 +68,17 @@ def token_matches(generated: list[Tensor], targets: Tensor, lengths: Tensor, pad
 
 @EVALUATORS.register("reconstruction", config=ComponentConfig)
 class Reconstruction(Evaluator):
-    """Image MSE, BCE, PSNR, SSIM and text token accuracy / exact match, through the posterior mean."""
+    """Image MSE, BCE, PSNR, SSIM and text token accuracy / exact match, through the posterior mean.
+
+    Metrics:
+        image_mse: mean squared error per pixel between test images and their reconstructions (pixels in [0, 1]).
+        image_bce: binary cross-entropy per pixel of the test images under the decoded pixel probabilities.
+        image_psnr: peak signal-to-noise ratio 10 log10(1 / MSE) in dB, averaged over images; higher is better.
+        image_ssim: structural similarity of image and reconstruction (1 means identical), averaged over images.
+        text_token_accuracy: share of caption tokens the text VAE reproduces at their position (greedy decoding
+            from the posterior mean).
+        text_exact_match: share of test captions reproduced token for token.
+    """
 
     def __init__(self, config: ComponentConfig) -> None:
         self.config = config

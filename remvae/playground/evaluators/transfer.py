@@ -80,7 +80,33 @@ def target_items(ctx: EvaluationContext, sources: Tensor) -> Tensor:
 
 @EVALUATORS.register("transfer", config=TransferConfig)
 class StyleTransfer(Evaluator):
-    """Style transfer judged: the new caption's content on the transferred image, and the source image's style kept."""
+    """Style transfer judged: the new caption's content on the transferred image, and the source image's style kept.
+
+    Metrics:
+        strength: the strength s of the kept style, given or chosen on the validation split (the largest whose
+            content gap there is at most max_content_gap).
+        pairs: source images transferred, each to the caption of another test item (another class where there are
+            classes).
+        transfer_content_accuracy: share of transferred images the judge labels as the new caption's class.
+        text_to_image_accuracy: the same for plain text->image from the new caption, the baseline that keeps no
+            style.
+        content_gap: baseline content score minus the transfer's: the content the transfer gives up (target at
+            most 0.03).
+        style_kept: share of the source image's style that the transfer keeps beyond plain text->image (1: all,
+            0: no more than the baseline); classes: slant and thickness as deviations from the class mean;
+            CelebA: agreement on the attributes the new caption does not name.
+        {slant,thickness}_correlation: correlation between the transferred and the source image's deviation from
+            their class means in that style feature (1: the style carried over exactly).
+        {slant,thickness}_correlation_baseline: the same for plain text->image, which should be near 0.
+        transfer_content_recall: CelebA: share of the attributes the new caption names that the judge sees on
+            the transferred image.
+        text_to_image_recall: CelebA: the same for plain text->image from the new caption.
+        unnamed_agreement: CelebA: share of the attributes the new caption does not name on which the judge
+            agrees between the transferred and the source image.
+        unnamed_agreement_baseline: CelebA: the same for plain text->image.
+        validation.<strength>.{content_gap,style_kept}: those scores on the validation split at each candidate
+            strength, from which the strength was chosen.
+    """
 
     uses_judge = True
 

@@ -1,6 +1,6 @@
 """Figure functions: plain tensors, lists and records in, a matplotlib ``Figure`` out (no file or model access)."""
 
-from remvae.report.figures.curves import curves_figure
+from remvae.report.figures.curves import CurveSet, curves_figure
 from remvae.report.figures.grids import (
     CaptionedSection,
     captioned_grid_figure,
@@ -17,6 +17,7 @@ from remvae.report.figures.latent import latent_figure
 
 __all__ = [
     "CaptionedSection",
+    "CurveSet",
     "InterpolationPath",
     "captioned_grid_figure",
     "curves_figure",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from matplotlib.figure import Figure
 from torch import Tensor
@@ -122,10 +122,29 @@ def image_to_text_figure(images: Tensor, captions: Sequence[str], correct: Seque
                                  ncols=ncols, note=note)
 
 
-def prior_samples_figure(images: Tensor, captions: Sequence[str], ncols: int = 8) -> Figure:
-    """Latents drawn from the prior N(0, I), decoded by the image decoder (image) and the text decoder (caption)."""
+def images_figure(title: str, images: Tensor, ncols: int = 8, cell: float = 1.0) -> Figure:
+    """A titled grid of images, ``ncols`` to a row."""
+    images = as_batch(images)
+    canvas = Canvas(width=ncols * cell + 0.4)
+    canvas.text(title, size=FONT_SIZE + 3, weight="bold")
+    canvas.skip(0.1)
+    box_w, box_h = image_box(images, cell)
+    for start in range(0, len(images), ncols):
+        for col, index in enumerate(range(start, min(start + ncols, len(images)))):
+            canvas.image(images[index], canvas.margin + col * cell + (cell - box_w) / 2, box_w, box_h)
+        canvas.skip(box_h + 0.08)
+    return canvas.build()
+
+
+def prior_samples_figure(images: Tensor, captions: Sequence[str] | None, ncols: int = 8,
+                         prior: str = "N(0, I)") -> Figure:
+    """Latents drawn from the model's prior (named by ``prior``), decoded by the image decoder (image) and the text
+    decoder (caption); ``captions`` ``None`` for a model without text."""
+    if captions is None:
+        return images_figure(f"Prior samples: z drawn from the {prior} prior, decoded by the image decoder", images,
+                             ncols)
     section = CaptionedSection("", images, captions)
     return captioned_grid_figure(
-        "Prior samples: z ~ N(0, I) decoded by both decoders", [section], ncols=ncols,
+        f"Prior samples: z drawn from the {prior} prior, decoded by both decoders", [section], ncols=ncols,
         note="Each image and the caption under it are decoded from the same z.",
     )
