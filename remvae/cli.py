@@ -145,7 +145,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 run_stage(stage, run, echo=not args.quiet)
         say(f"done: {experiment.run_dir}")
     if len(runs) > 1:
-        say(f"{len(runs)} seeds in {runs[0].run_dir.parent}; compare them with `remvae compare {runs[0].run_dir.parent.parent}`")
+        from remvae.report import write_report
+
+        parent = runs[0].run_dir.parent.parent
+        say(f"wrote {write_report(parent)} (mean ± 95% interval over the {len(runs)} seeds); compare it with other "
+            f"runs by `remvae compare {parent} OTHER`")
     return EXIT_OK
 
 
@@ -184,13 +188,14 @@ def _stage_command(stage: str) -> Callable[[argparse.Namespace], int]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from remvae.report import compare
+    from remvae.report import compare, default_output
 
     for run in args.runs:
         if not Path(run).is_dir():
             raise FileNotFoundError(f"{run}: not a run folder")
-    path = compare([Path(run) for run in args.runs], Path(args.output))
-    say(f"wrote {path}")
+    out = Path(args.out) if args.out else default_output(args.runs)
+    for path in compare([Path(run) for run in args.runs], out, n_resamples=args.resamples):
+        say(f"wrote {path}")
     return EXIT_OK
 
 
@@ -287,9 +292,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--strength", type=float, help="style kept (default: the one chosen on validation, else 0.5)")
     sub.add_argument("--checkpoint", default="best", help="best (default), last, or a checkpoint's name or path")
     configure_serve(add("serve", serve_command, "serve a trained run on a local web page (needs remvae[serve])"))
-    sub = add("compare", cmd_compare, "compare several runs' metrics and curves in one PDF")
-    sub.add_argument("runs", metavar="RUN", nargs="+")
-    sub.add_argument("--output", "-o", default="comparison.pdf", help="PDF to write (a Markdown table goes beside it)")
+    sub = add("compare", cmd_compare, "compare runs or seed parents: settings, metrics, paired tests, samples, curves")
+    sub.add_argument("runs", metavar="RUN", nargs="+",
+                     help="run folders; a folder of runs repeated over seeds (seeds/seed-<k>/) counts as one, its "
+                          "seeds aggregated")
+    sub.add_argument("--out", "-o", metavar="DIR",
+                     help="folder for comparison.pdf, comparison.md and the PNGs (default: a new comparison-<time> "
+                          "folder beside the first RUN)")
+    sub.add_argument("--resamples", type=_count, default=1000, metavar="B",
+                     help="paired-bootstrap resamples per FID or perplexity test (default 1000)")
     judge = commands.add_parser("judge", help="judge classifiers for the evaluators")
     judge_commands = judge.add_subparsers(dest="judge_command", metavar="COMMAND", required=True)
     sub = judge_commands.add_parser("train", help="train a data set's judge (image classifier or caption LM) and save it")

@@ -380,13 +380,19 @@ class LoadedModel:
 
     def transfer_strength(self) -> float:
         """The style strength the run's ``transfer`` evaluation chose on the validation split, else 0.5."""
+        chosen = self.chosen_transfer_strength()
+        return DEFAULT_TRANSFER_STRENGTH if chosen is None else chosen
+
+    def chosen_transfer_strength(self) -> float | None:
+        """The style strength the run's ``transfer`` evaluation chose on the validation split (``None``: no such
+        evaluation in ``metrics/eval.json``)."""
         try:
             entries = read_json(self.run.evaluation, "evaluation results")["evaluators"]
         except (RunFolderError, KeyError, TypeError):
-            return DEFAULT_TRANSFER_STRENGTH
+            return None
         chosen = [e["metrics"].get("strength") for e in entries.values() if isinstance(e, dict)
                   and isinstance(e.get("metrics"), dict) and (e.get("config") or {}).get("strengths")]
-        return float(chosen[0]) if chosen and isinstance(chosen[0], (int, float)) else DEFAULT_TRANSFER_STRENGTH
+        return float(chosen[0]) if chosen and isinstance(chosen[0], (int, float)) else None
 
     def interpolate(self, a: Endpoint, b: Endpoint, steps: int = 8) -> Samples:
         """``steps`` latents on the straight line from ``a`` to ``b`` (posterior means), decoded to both modalities.

@@ -147,7 +147,7 @@ def test_rerun_resumes_training_and_runs_every_generated_script(resumed_run):
     assert list((folder / "figures").glob("*.png"))
     assert (folder / "report.pdf").read_bytes().startswith(b"%PDF")
     log = (folder / "logs" / "train.log").read_bytes()
-    assert b"epoch 2/2" in log and b"\r" not in log  # progress bars logged as their final state only
+    assert b"trained 2 epochs" in log and b"\r" not in log  # progress bars are for terminals, not logs
 
 
 def test_completed_stages_are_skipped_and_only_missing_ones_rerun(resumed_run):
@@ -201,14 +201,14 @@ def test_stages_run_with_passive_openmp_waits_unless_the_caller_chose(resumed_ru
         eval_script.write_text(original)
 
 
-def test_execute_sh_runs_the_four_scripts_in_order_from_anywhere(resumed_run, tmp_path):
+def test_execute_sh_runs_the_stage_scripts_in_order_from_anywhere(resumed_run, tmp_path):
     folder = resumed_run[0]
     recorder = tmp_path / "python"
     recorder.write_text(f'#!/bin/sh\necho "$(pwd) $1" >> {tmp_path / "calls"}\n')
     recorder.chmod(0o755)
     subprocess.run([str(folder / "execute.sh")], cwd=tmp_path, env={**os.environ, "PYTHON": str(recorder)}, check=True)
     calls = (tmp_path / "calls").read_text().splitlines()
-    assert calls == [f"{folder} {name}" for name in ("train.py", "visualize.py", "eval.py", "report.py")]
+    assert calls == [f"{folder} {name}" for name in ("train.py", "prior.py", "visualize.py", "eval.py", "report.py")]
 
 
 def test_stage_commands_work_on_the_run_folder_from_elsewhere(resumed_run, tmp_path):
@@ -220,9 +220,10 @@ def test_stage_commands_work_on_the_run_folder_from_elsewhere(resumed_run, tmp_p
 
 def test_compare_writes_a_pdf_and_a_markdown_table(resumed_run, tmp_path):
     folder = resumed_run[0]
-    result = remvae("compare", str(folder), "--output", str(tmp_path / "both.pdf"))
+    result = remvae("compare", str(folder), "--out", str(tmp_path / "cmp"))
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "both.pdf").read_bytes().startswith(b"%PDF") and (tmp_path / "both.md").is_file()
+    assert (tmp_path / "cmp" / "comparison.pdf").read_bytes().startswith(b"%PDF")
+    assert "comparison.md" in result.stdout and (tmp_path / "cmp" / "comparison.md").is_file()
 
 
 def test_judge_train_refuses_an_unknown_data_set():

@@ -174,7 +174,7 @@ def test_eval_json_is_merged_and_written_atomically(models, digits, tmp_path):
     document = run_evaluators(context, {"xm_sample": EVALUATORS.build("cross_modal", {"sample": True})}, path)
     saved = json.loads(path.read_text())
     assert saved == document
-    assert set(saved) == {"remvae_version", "created", "checkpoint", "evaluators"}
+    assert set(saved) == {"remvae_version", "created", "checkpoint", "prior", "evaluators"}
     assert set(saved["evaluators"]) == {"perplexity", "xm_sample"}  # the earlier result is kept
     entry = saved["evaluators"]["perplexity"]
     assert set(entry) == {"metrics", "split", "n", "seed", "judge", "config", "items", "seconds"}
@@ -297,7 +297,11 @@ def test_judge_language_model_perplexity_offline_with_a_tiny_gpt2(models, digits
 def test_caption_perplexity_under_a_uniform_caption_lm_is_exactly_its_vocabulary_size(models, digits, tmp_path):
     """The offline judge LM path: an LM whose every next-word distribution is uniform over its V words scores
     every caption set at perplexity V exactly; the shipped MNIST LM scores real captions far lower."""
-    from remvae.playground.evaluators.judges.caption_lm import CaptionLM, CaptionLMInfo, save_caption_lm
+    from remvae.playground.evaluators.judges.caption_lm import (
+        CaptionLM,
+        CaptionLMInfo,
+        save_caption_lm,
+    )
 
     train, _, tokenizer = digits
     lm = CaptionLM(tokenizer)

@@ -21,7 +21,12 @@ from conftest import tiny_args
 from safetensors.torch import load_file
 
 from remvae.cli import main
-from remvae.core.checkpoint import CheckpointError, find_checkpoint, load_checkpoint, read_state
+from remvae.core.checkpoint import (
+    CheckpointError,
+    find_checkpoint,
+    load_checkpoint,
+    read_state,
+)
 from remvae.core.registry import TRAINERS
 from remvae.core.runfolder import RunFolder, StorageError, write_json
 from remvae.core.trainer import NonFiniteLossError

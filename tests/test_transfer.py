@@ -18,7 +18,11 @@ from remvae.core.registry import EVALUATORS, TRAINERS
 from remvae.core.runfolder import RunFolder
 from remvae.core.transfer import style_latents, transfer_latents
 from remvae.modelspec import ModelSpec
-from remvae.playground.evaluators.style import class_statistics, deviations, style_features
+from remvae.playground.evaluators.style import (
+    class_statistics,
+    deviations,
+    style_features,
+)
 from remvae.text.batch import TextBatch
 
 

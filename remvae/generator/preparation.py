@@ -14,7 +14,7 @@ from remvae.args import Experiment
 from remvae.args.fingerprint import changes, length_changes
 from remvae.core.checkpoint import CheckpointError, find_checkpoint, read_state
 from remvae.core.runfolder import RunFolder, RunFolderError
-from remvae.generator.render import read_manifest
+from remvae.generator.render import read_manifest, source_record
 from remvae.playground.trainers.extension import extension_problem
 from remvae.playground.trainers.variants import schedule_of
 
@@ -61,7 +61,7 @@ def _trained(run: RunFolder) -> bool:
 def _check_owner(experiment: Experiment, run: RunFolder, force: bool) -> None:
     """Refuse to generate an experiment into a folder that holds another args file's scripts (unless ``force``)."""
     source = read_manifest(run).get("source")
-    if force or not isinstance(source, str) or source == str(experiment.source):
+    if force or not isinstance(source, str) or source in (source_record(experiment, run), str(experiment.source)):
         return
     raise RunFolderError(
         f"{run.root}: holds the scripts of {source}, not of {experiment.source}; give this experiment its own "

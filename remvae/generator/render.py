@@ -138,6 +138,16 @@ def _sha256(text: str | bytes) -> str:
     return hashlib.sha256(text.encode("utf-8") if isinstance(text, str) else text).hexdigest()
 
 
+def source_record(experiment: Experiment, run: RunFolder) -> str:
+    """How the manifest names the experiment's args file: relative to the run folder when it lies inside it (so a
+    run folder moved or copied elsewhere still owns its scripts), else its absolute path."""
+    source = Path(experiment.source).resolve()
+    try:
+        return source.relative_to(run.root.resolve()).as_posix()
+    except ValueError:
+        return str(source)
+
+
 def read_manifest(run: RunFolder) -> dict[str, Any]:
     """The manifest of generated files: ``{"source": args file, "experiment": name, "files": {name: SHA-256}}``
     (empty when absent or unreadable)."""
@@ -178,7 +188,7 @@ def generate(experiment: Experiment, force: bool = False, dry_run: bool = False)
         results.append(FileResult(path, status))
     documents = {
         run.config: experiment.resolved(),
-        run.generated_manifest: {"format": MANIFEST_FORMAT, "version": 2, "source": str(experiment.source),
+        run.generated_manifest: {"format": MANIFEST_FORMAT, "version": 2, "source": source_record(experiment, run),
                                  "experiment": experiment.name, "files": manifest},
     }
     for path, document in documents.items():
@@ -191,11 +201,17 @@ def generate(experiment: Experiment, force: bool = False, dry_run: bool = False)
 
 
 def _holds(path: Path, document: dict[str, Any]) -> bool:
-    """Whether ``path`` already holds ``document`` (then it is not written again: a finished run stays untouched)."""
+    """Whether ``path`` already holds ``document`` (then it is not written again: a finished run stays untouched).
+
+    The ``output`` entry says where the run was made; a run folder moved, copied or mounted elsewhere holds the
+    same run, so a different ``output`` alone is no reason to write."""
     try:
-        return json.loads(path.read_text(encoding="utf-8")) == document
+        held = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
+    if isinstance(held, dict) and "output" in document:
+        held = {**held, "output": document["output"]}
+    return held == document
 
 
 __all__ = ["FileResult", "SCRIPTS", "context", "generate", "read_manifest", "render"]

@@ -35,7 +35,7 @@ def format_interval(mean: float, half_width: float, percent: bool = False) -> st
     scale = 100.0 if percent else 1.0
     mean, half_width = mean * scale, half_width * scale
     if half_width <= 0 or not math.isfinite(half_width):  # identical seeds (or a diverged one)
-        return f"{mean:.2f} ± {format_value(half_width)}" + ("%" if percent else "")
+        return f"{format_value(mean)} ± {format_value(half_width)}" + ("%" if percent else "")
     decimals = min(6, max(0, 1 - math.floor(math.log10(half_width))))
     return f"{mean:.{decimals}f} ± {half_width:.{decimals}f}" + ("%" if percent else "")
 

@@ -32,6 +32,7 @@ from remvae.report.figures import (
     prior_samples_figure,
     reconstructions_figure,
     text_to_image_figure,
+    transfer_figure,
 )
 from remvae.report.runfolder import RunFiles
 from remvae.report.style import save_png
@@ -49,6 +50,8 @@ class VisualOptions:
     per_caption: int = 8  # images generated from each caption
     captions: int = 10  # captions in the text -> image figure when the data set has no classes
     steps: int = 8  # points along each interpolation
+    transfer_images: int = 6  # source images in the transfer figure
+    transfer_captions: int = 10  # target captions in it
     latent_points: int = 500  # test pairs in the latent-space projections (t-SNE time grows with them)
     seed: int = 0
     prior_scale: float | None = None  # text -> image draws from the conditional prior at this spread, if the model has one
@@ -143,6 +146,23 @@ def model_figures(model: LoadedModel, test_set: ImageTextDataset, options: Visua
     produce("image_to_text", lambda: image_to_text(model, test_set, images, test_set.labels[shown]))
     produce("interpolations", lambda: interpolations_figure(interpolation_paths(model, test_set, order, options.steps)))
     produce("latent_space", lambda: latent_space(model, test_set, order[: options.latent_points], seed))
+    produce("transfer", lambda: transfer(model, test_set, order, options))
+
+
+def transfer(model: LoadedModel, test_set: ImageTextDataset, order: Tensor, options: VisualOptions) -> Figure:
+    """A few test images, each redrawn with the content of one caption per class (or per distinct caption)."""
+    captions = caption_choice(test_set, order, options.transfer_captions)[: options.transfer_captions]
+    sources = order[: options.transfer_images]
+    images = test_set.images[sources].float() / 255.0
+    own = [test_set.captions[i] for i in sources.tolist()]
+    chosen = model.chosen_transfer_strength()
+    strength = model.transfer_strength()
+    grid = [model.transfer(image.unsqueeze(0).expand(len(captions), -1, -1, -1), captions, [caption] * len(captions),
+                           strength).cpu()
+            for image, caption in zip(images, own)]
+    source = ("the strength chosen on the validation split" if chosen is not None else
+              "remvae's default (the run has no transfer evaluation to choose it on the validation split)")
+    return transfer_figure(images, captions, grid, strength, source)
 
 
 def prior_samples(model: LoadedModel, options: VisualOptions) -> Figure:

@@ -73,6 +73,11 @@ class JudgeFID(Evaluator):
             the same features compare.
     """
 
+    @classmethod
+    def requirements(cls, config: FIDConfig) -> frozenset[str]:
+        """Images; text too when it compares images generated from captions."""
+        return frozenset({"image", "text"} if "text_to_image" in config.sets else {"image"})
+
     uses_judge = True
 
     def __init__(self, config: FIDConfig) -> None:
@@ -140,6 +145,11 @@ class InceptionFID(Evaluator):
             otherwise: the standard FID) of the real test images and of the reconstructions, the images
             generated from the test captions, or the prior samples; lower is better.
     """
+
+    @classmethod
+    def requirements(cls, config: FIDConfig) -> frozenset[str]:
+        """Images; text too when it compares images generated from captions."""
+        return frozenset({"image", "text"} if "text_to_image" in config.sets else {"image"})
 
     def __init__(self, config: InceptionFIDConfig) -> None:
         self.config = config

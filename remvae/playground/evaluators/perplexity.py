@@ -14,7 +14,7 @@ Validity (``caption_validity``): share of generated captions that are sentences 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -63,6 +63,8 @@ class IntrinsicPerplexity(Evaluator):
         tokens: tokens scored over all evaluated captions (after <bos>, up to <eos> included).
     """
 
+    needs: ClassVar[frozenset[str]] = frozenset({"text"})
+
     def __init__(self, config: IntrinsicPerplexityConfig) -> None:
         self.config = config
 
@@ -109,13 +111,17 @@ TEXT_SETS: tuple[TextSet, ...] = ("original", "reconstruction", "image_to_text")
 
 def caption_sets(ctx: EvaluationContext, names: list[TextSet]) -> dict[str, list[str]]:
     """The captions a judge LM scores: the evaluated test captions, their reconstructions (encoded and decoded
-    by the text VAE) and the captions generated from the evaluated images."""
+    by the text VAE) and the captions generated from the evaluated images (for a model that has images)."""
     sources = {
         "original": lambda: list(ctx.items.captions),
         "reconstruction": lambda: text_reconstructions(ctx),
         "image_to_text": lambda: image_to_text(ctx),
     }
-    return {name: list(sources[name]()) for name in names}
+    return {name: list(sources[name]()) for name in names if name != "image_to_text" or has_images(ctx)}
+
+
+def has_images(ctx: EvaluationContext) -> bool:
+    return "image" in ctx.model.modalities
 
 
 def perplexity_rows(scored: dict[str, tuple[float, int]]) -> dict[str, Any]:
@@ -155,6 +161,8 @@ class CaptionPerplexity(Evaluator):
         <set>_ratio_to_original: the set's perplexity over the original captions': 1 means as fluent as the test
             captions; unlike the absolute values the ratio compares across language models.
     """
+
+    needs: ClassVar[frozenset[str]] = frozenset({"text"})
 
     def __init__(self, config: CaptionPerplexityConfig) -> None:
         self.config = config
@@ -254,6 +262,8 @@ class LMPerplexity(Evaluator):
         <set>_ratio_to_original: the set's perplexity over the original captions' under the same LM.
     """
 
+    needs: ClassVar[frozenset[str]] = frozenset({"text"})
+
     def __init__(self, config: LMPerplexityConfig) -> None:
         self.config = config
 
@@ -287,6 +297,8 @@ class CaptionValidity(Evaluator):
         prior_distinct: distinct captions among those decoded from prior samples.
     """
 
+    needs: ClassVar[frozenset[str]] = frozenset({"text"})
+
     def __init__(self, config: ComponentConfig) -> None:
         self.config = config
 
@@ -294,14 +306,16 @@ class CaptionValidity(Evaluator):
     def evaluate(self, ctx: EvaluationContext) -> dict[str, Any]:
         grammar = caption_grammar(ctx)
         sets = {
-            "image_to_text": image_to_text(ctx),
+            "image_to_text": image_to_text(ctx) if has_images(ctx) else None,
             "reconstruction": text_reconstructions(ctx),
             "prior": prior_captions(ctx),
             "original": ctx.items.captions,
         }
         metrics: dict[str, Any] = {}
         for name, captions in sets.items():
-            metrics[f"{name}_valid"] = sum(map(grammar.is_well_formed, captions)) / len(captions)
-        metrics["image_to_text_distinct"] = len(set(sets["image_to_text"]))
-        metrics["prior_distinct"] = len(set(sets["prior"]))
+            if captions is not None:
+                metrics[f"{name}_valid"] = sum(map(grammar.is_well_formed, captions)) / len(captions)
+        for name in ("image_to_text", "prior"):
+            if sets[name] is not None:
+                metrics[f"{name}_distinct"] = len(set(sets[name]))
         return metrics

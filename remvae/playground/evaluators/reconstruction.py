@@ -9,7 +9,7 @@ predicted at their position; exact match = share of captions reproduced token fo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -80,11 +80,21 @@ class Reconstruction(Evaluator):
         text_exact_match: share of test captions reproduced token for token.
     """
 
+    needs: ClassVar[frozenset[str]] = frozenset()  # each modality the model has is scored
+
     def __init__(self, config: ComponentConfig) -> None:
         self.config = config
 
     @torch.no_grad()
     def evaluate(self, ctx: EvaluationContext) -> dict[str, Any]:
+        metrics: dict[str, Any] = {}
+        if "image" in ctx.model.modalities:
+            metrics.update(self._images(ctx))
+        if "text" in ctx.model.modalities:
+            metrics.update(self._text(ctx))
+        return metrics
+
+    def _images(self, ctx: EvaluationContext) -> dict[str, Any]:
         means = image_posterior(ctx).mean
         sums = {"mse": 0.0, "bce": 0.0, "psnr": 0.0, "ssim": 0.0}
         for index in ctx.slices():
@@ -98,8 +108,10 @@ class Reconstruction(Evaluator):
             )
             sums["psnr"] += float((10 * torch.log10(1.0 / mse.clamp(min=1e-10))).sum())
             sums["ssim"] += float(ssim(decoded, images).sum())
-        metrics: dict[str, Any] = {f"image_{key}": value / ctx.n for key, value in sums.items()}
+        return {f"image_{key}": value / ctx.n for key, value in sums.items()}
 
+    def _text(self, ctx: EvaluationContext) -> dict[str, Any]:
+        metrics: dict[str, Any] = {}
         text = ctx.text()
         matched, exact = token_matches(text_reconstruction_ids(ctx), text.tokens, text.lengths, ctx.tokenizer.pad_id)
         metrics["text_token_accuracy"] = float(matched.sum() / (text.lengths - 1).sum())

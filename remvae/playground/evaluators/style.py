@@ -38,9 +38,12 @@ def style_features(images: Tensor) -> Tensor:
 
 
 def class_statistics(features: Tensor, labels: Tensor, classes: int) -> tuple[Tensor, Tensor]:
-    """Per class: the mean ``[K, F]`` and standard deviation ``[K, F]`` of the features (std floored at 1e-6)."""
-    means = torch.stack([features[labels == k].mean(0) for k in range(classes)])
-    stds = torch.stack([features[labels == k].std(0) for k in range(classes)]).clamp(min=1e-6)
+    """Per class: the mean ``[K, F]`` and standard deviation ``[K, F]`` of the features (std floored at 1e-6; a
+    class with one item has no spread to measure and gets the floor: its one item deviates by 0 anyway)."""
+    groups = [features[labels == k] for k in range(classes)]
+    means = torch.stack([group.mean(0) for group in groups])
+    stds = torch.stack([group.std(0, correction=1) if len(group) > 1 else torch.zeros(features.shape[1])
+                        for group in groups]).clamp(min=1e-6)
     return means, stds
 
 

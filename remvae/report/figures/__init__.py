@@ -8,6 +8,7 @@ from remvae.report.figures.grids import (
     prior_samples_figure,
     reconstructions_figure,
     text_to_image_figure,
+    transfer_figure,
 )
 from remvae.report.figures.interpolations import (
     InterpolationPath,
@@ -27,4 +28,5 @@ __all__ = [
     "prior_samples_figure",
     "reconstructions_figure",
     "text_to_image_figure",
+    "transfer_figure",
 ]

@@ -148,3 +148,32 @@ def prior_samples_figure(images: Tensor, captions: Sequence[str] | None, ncols: 
         f"Prior samples: z drawn from the {prior} prior, decoded by both decoders", [section], ncols=ncols,
         note="Each image and the caption under it are decoded from the same z.",
     )
+
+
+def transfer_figure(sources: Tensor, captions: Sequence[str], grid: Sequence[Tensor], strength: float,
+                    strength_source: str, cell: float = 0.9) -> Figure:
+    """Style transfer: one row per source image (first column), one column per target caption; each cell is the
+    source redrawn with that caption's content and the source's style."""
+    if len(grid) != len(sources):
+        raise ValueError(f"{len(sources)} source images but {len(grid)} rows of transfers")
+    sources = as_batch(sources)
+    gap = 0.15
+    canvas = Canvas(width=(len(captions) + 1) * cell + gap + 0.4)
+    canvas.text("Transfer: each test image (left) redrawn with the content of each caption, in its own style",
+                size=FONT_SIZE + 3, weight="bold")
+    canvas.text(f"Style kept at strength {strength:g}, {strength_source} (0: the caption's mean image, 1: the "
+                "source's style at full weight).", color=MUTED)
+    canvas.skip(0.1)
+    left = canvas.margin + cell + gap
+    height = max(canvas.text(f"“{caption}”", x=left + col * cell, width=cell, size=FONT_SIZE - 1.5, align="center",
+                             max_lines=4, advance=False) for col, caption in enumerate(captions))
+    canvas.text("source", width=cell, size=FONT_SIZE - 1.5, align="center", advance=False, dy=height - 0.2)
+    canvas.skip(height + 0.05)
+    for source, row in zip(sources, grid):
+        row = as_batch(row)
+        box_w, box_h = image_box(row, cell)
+        canvas.image(source, canvas.margin, box_w, box_h)
+        for col in range(len(row)):
+            canvas.image(row[col], left + col * cell, box_w, box_h)
+        canvas.skip(box_h + 0.04)
+    return canvas.build()
