@@ -444,12 +444,12 @@ def test_lenient_parsing_finds_attributes_in_broken_captions():
 def test_text_file_reader_skips_blank_lines(tmp_path):
     path = tmp_path / "sentences.txt"
     path.write_text("\ufeffthe first sentence\r\n\n   a second one  \n\nüñíçødé too\n", encoding="utf-8")
-    data = READERS.build("text_file", {"path": str(path)})
+    data = READERS.build("text_file", {"path": str(path), "split": "all"})
     assert isinstance(data, TextDataset)
     assert list(data) == ["the first sentence", "a second one", "üñíçødé too"]
     assert read_text_file(path).captions == data.captions
     with pytest.raises(ValueError, match="transform"):
-        READERS.build("text_file", {"path": str(path)}, transform=lambda x: x)
+        READERS.build("text_file", {"path": str(path), "split": "all"}, transform=lambda x: x)
 
 
 def test_text_file_reader_errors_name_the_file(tmp_path):

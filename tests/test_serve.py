@@ -169,7 +169,7 @@ def test_info_names_the_run_its_checkpoint_features_and_limits(client: TestClien
     assert info["checkpoint"] == model.identity and info["has_conditional_prior"] is False
     assert info["features"] == {
         "caption_to_images": True, "image_to_caption": True, "interpolate": True, "prior_samples": True,
-        "transfer": False,
+        "transfer": True,
     }
     assert info["limits"]["max_samples"] == Limits().max_samples
     assert info["limits"]["max_request_bytes"] == Limits().max_request_bytes
@@ -218,7 +218,7 @@ def test_prior_samples_are_seeded_images_with_captions(client: TestClient):
 
 
 class Seen:
-    """The tiny model seen through fewer modalities, or given a ``transfer`` method: what the app detects."""
+    """The tiny model seen through fewer modalities: what the app detects."""
 
     def __init__(self, model: remvae.LoadedModel, modalities: tuple[str, ...] = ("image", "text")) -> None:
         self._model = model
@@ -228,25 +228,32 @@ class Seen:
         return getattr(self._model, name)
 
 
-class WithTransfer(Seen):
-    def transfer(self, images: torch.Tensor, texts: list[str]) -> torch.Tensor:
-        self.asked = (tuple(images.shape), texts)
-        return self._model.text_to_image(texts)
+class WithoutTransfer(Seen):
+    """A model of both modalities that has no ``transfer`` method."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "transfer":
+            raise AttributeError(name)
+        return super().__getattr__(name)
 
 
-def test_transfer_is_offered_only_by_models_that_have_it(client: TestClient, model: remvae.LoadedModel, digit):
-    assert_refused(client.post("/api/transfer", json={"image": BLANK, "caption": "seven"}), 404, "/api/transfer")
-    with_transfer = WithTransfer(model)
-    transferring = TestClient(create_app(with_transfer))  # type: ignore[arg-type]
-    assert transferring.get("/api/info").json()["features"]["transfer"] is True
-    answer = transferring.post("/api/transfer", json={"image": data_url(digit[0].read_bytes()), "caption": "a seven"})
-    assert decoded(answer.json()["image"]).size == (SIZE, SIZE)
-    assert with_transfer.asked == ((1, 1, SIZE, SIZE), ["a seven"])
+def test_transfer_redraws_the_image_with_the_caption(client: TestClient, model: remvae.LoadedModel, digit):
+    path, image = digit
+    answer = client.post("/api/transfer", json={"image": data_url(path.read_bytes()), "caption": "a seven"})
+    assert answer.status_code == 200 and decoded(answer.json()["image"]).size == (SIZE, SIZE)
+    expected = as_uint8(model.transfer(model.prepare_images(image), ["a seven"]))
+    assert np.abs(pixels(answer.json()["image"]) - expected).max() <= 1
+
+
+def test_transfer_is_offered_only_by_models_that_have_it(model: remvae.LoadedModel):
+    app = TestClient(create_app(WithoutTransfer(model)))  # type: ignore[arg-type]
+    assert app.get("/api/info").json()["features"]["transfer"] is False
+    assert_refused(app.post("/api/transfer", json={"image": BLANK, "caption": "seven"}), 404, "/api/transfer")
 
 
 @pytest.mark.parametrize("modalities", [("image",), ("text",)])
 def test_single_modality_models_offer_only_what_applies(model: remvae.LoadedModel, modalities: tuple[str, ...]):
-    app = TestClient(create_app(WithTransfer(model, modalities)))  # type: ignore[arg-type]
+    app = TestClient(create_app(Seen(model, modalities)))  # type: ignore[arg-type]
     info = app.get("/api/info").json()
     assert info["features"] == {
         "caption_to_images": False, "image_to_caption": False, "interpolate": True, "prior_samples": True,
@@ -408,7 +415,7 @@ def test_the_page_in_a_real_browser(live_server: Any, model: remvae.LoadedModel,
             page.goto(origin)
             page.wait_for_selector("body[data-ready='true']")
             assert page.is_visible("#caption-section") and page.is_visible("#image-section")
-            assert page.is_hidden("#transfer-section") and page.is_hidden("#caption-prior-label")
+            assert page.is_visible("#transfer-section") and page.is_hidden("#caption-prior-label")
 
             page.fill("#caption-text", "a photo of a seven")
             page.click("#caption-go")

@@ -63,8 +63,9 @@ def _check_owner(experiment: Experiment, run: RunFolder, force: bool) -> None:
     source = read_manifest(run).get("source")
     if force or not isinstance(source, str) or source in (source_record(experiment, run), str(experiment.source)):
         return
+    owner = (run.root / source).resolve()  # recorded relative to the folder, so a moved run keeps its owner
     raise RunFolderError(
-        f"{run.root}: holds the scripts of {source}, not of {experiment.source}; give this experiment its own "
+        f"{run.root}: holds the scripts of {owner}, not of {experiment.source}; give this experiment its own "
         "\"output\" folder (or --force to take the folder over)"
     )
 
