@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--force", action="store_true", help=force_help)
     sub.add_argument("--fresh", action="store_true", help=fresh_help)
     sub.add_argument("--seeds", type=_count, metavar="N", help="one run per trainer seed 0..N-1, in <output>/seeds/")
-    sub = add("run", cmd_run, "validate, generate, train, visualize, eval, report (skipping completed stages)")
+    sub = add("run", cmd_run, "validate, generate, train, fit the prior, eval, visualize, report (skipping completed stages)")
     sub.add_argument("args", metavar="ARGS")
     sub.add_argument("--force", action="store_true", help=force_help)
     sub.add_argument("--fresh", action="store_true", help=fresh_help)

@@ -208,7 +208,7 @@ def test_execute_sh_runs_the_stage_scripts_in_order_from_anywhere(resumed_run, t
     recorder.chmod(0o755)
     subprocess.run([str(folder / "execute.sh")], cwd=tmp_path, env={**os.environ, "PYTHON": str(recorder)}, check=True)
     calls = (tmp_path / "calls").read_text().splitlines()
-    assert calls == [f"{folder} {name}" for name in ("train.py", "prior.py", "visualize.py", "eval.py", "report.py")]
+    assert calls == [f"{folder} {name}" for name in ("train.py", "prior.py", "eval.py", "visualize.py", "report.py")]
 
 
 def test_stage_commands_work_on_the_run_folder_from_elsewhere(resumed_run, tmp_path):

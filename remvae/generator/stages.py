@@ -1,4 +1,4 @@
-"""The stages of a run (train, visualize, eval, report): when each is complete, and running one.
+"""The stages of a run (train, prior, eval, visualize, report): when each is complete, and running one.
 
 Each stage is the generated script of the same name, run as a child process in the run folder with
 its output shown and appended to ``<run>/logs/<stage>.log``. A stage is complete when its outputs
@@ -36,7 +36,8 @@ from remvae.core.checkpoint import (
 )
 from remvae.core.runfolder import RunFolder, StorageError, describe_os_error
 
-STAGES = ("train", "prior", "visualize", "eval", "report")
+# eval before visualize: the transfer figure draws at the strength the transfer evaluation chose on validation
+STAGES = ("train", "prior", "eval", "visualize", "report")
 
 
 class StageError(RuntimeError):
