@@ -1,6 +1,6 @@
 """Print RESULTS.md's headline tables from seed parents: mean ± 95% interval (Student t) over each run's seeds.
 
-    python tools/results_table.py experiments/mnist_gru experiments/mnist_lstm ... [--columns classes|celeba|families]
+    python tools/results_table.py experiments/mnist_gru experiments/mnist_lstm ... [--columns classes|celeba|families|perplexity|transfer|table2]
 
 Each argument is a folder run with ``--seeds N`` (``seeds/seed-k/metrics/eval.json``), or a single run folder
 (printed with "(1 seed)"). Every number comes from the test split of the runs' ``metrics/eval.json``; the table
@@ -28,33 +28,40 @@ class Column:
     value: Callable[[Metrics], float | None]
     percent: bool = True
 
+    @property
+    def evaluator(self) -> str:
+        """The evaluator whose entry the column reads."""
+        return self.value.evaluator  # type: ignore[attr-defined]
+
 
 def metric(evaluator: str, name: str) -> Callable[[Metrics], float | None]:
     def read(evaluation: Metrics) -> float | None:
         value = (evaluation.get(evaluator) or {}).get("metrics", {}).get(name)
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
+    read.evaluator = evaluator  # type: ignore[attr-defined]
+    return read
+
+
+def combined(evaluator: str, first: str, second: str, operation: Callable[[float, float], float | None]
+             ) -> Callable[[Metrics], float | None]:
+    """``operation(a, b)`` of two metrics of one evaluator (``None`` when either is missing)."""
+    read_a, read_b = metric(evaluator, first), metric(evaluator, second)
+
+    def read(evaluation: Metrics) -> float | None:
+        a, b = read_a(evaluation), read_b(evaluation)
+        return operation(a, b) if a is not None and b is not None else None
+
+    read.evaluator = evaluator  # type: ignore[attr-defined]
     return read
 
 
 def ratio(evaluator: str, numerator: str, denominator: str) -> Callable[[Metrics], float | None]:
-    top, bottom = metric(evaluator, numerator), metric(evaluator, denominator)
-
-    def read(evaluation: Metrics) -> float | None:
-        a, b = top(evaluation), bottom(evaluation)
-        return a / b if a is not None and b else None
-
-    return read
+    return combined(evaluator, numerator, denominator, lambda a, b: a / b if b else None)
 
 
 def difference(evaluator: str, minuend: str, subtrahend: str) -> Callable[[Metrics], float | None]:
-    first, second = metric(evaluator, minuend), metric(evaluator, subtrahend)
-
-    def read(evaluation: Metrics) -> float | None:
-        a, b = first(evaluation), second(evaluation)
-        return a - b if a is not None and b is not None else None
-
-    return read
+    return combined(evaluator, minuend, subtrahend, lambda a, b: a - b)
 
 
 FID = (Column("judge FID recon", metric("judge_fid", "reconstruction_fid"), False),
@@ -66,9 +73,11 @@ COLUMNS = {
         Column("text→image sampled", metric("cross_modal_sampled", "text_to_image_top1")),
         Column("text→image cond. prior", metric("cross_modal_prior", "text_to_image_top1")),
         Column("image→text vs judge", metric("cross_modal", "image_to_text_vs_judge")),
+        Column("image→text sampled", metric("cross_modal_sampled", "image_to_text_vs_judge")),
         Column("image→text vs true", metric("cross_modal", "image_to_text_vs_true")),
         Column("joint coherence", metric("cross_modal", "joint_coherence")),
         Column("text recon exact", metric("reconstruction", "text_exact_match")),
+        Column("captions well-formed", metric("caption_validity", "image_to_text_valid")),
         Column("class FID (sampled)", metric("cross_modal_sampled", "text_to_image_class_fid"), False),
         *FID,
     ),
@@ -87,6 +96,25 @@ COLUMNS = {
         Column("difference", difference("judge_fid", "prior_fid", "reconstruction_fid"), False),
         Column("text→image attribute accuracy", metric("cross_modal", "text_to_image_attribute_accuracy")),
         Column("image→text micro-F1", metric("cross_modal", "image_to_text_f1_micro"), False),
+    ),
+    "perplexity": (
+        Column("caption LM PPL original", metric("caption_perplexity", "original_perplexity"), False),
+        Column("reconstructed", metric("caption_perplexity", "reconstruction_perplexity"), False),
+        Column("image→text", metric("caption_perplexity", "image_to_text_perplexity"), False),
+        Column("reconstructed ÷ original", metric("caption_perplexity", "reconstruction_ratio_to_original"), False),
+        Column("image→text ÷ original", metric("caption_perplexity", "image_to_text_ratio_to_original"), False),
+        Column("model NLL per token (IWAE bound)", metric("perplexity", "nll_per_token"), False),
+    ),
+    "transfer": (
+        Column("strength (chosen on validation)", metric("transfer", "strength"), False),
+        Column("content accuracy", metric("transfer", "transfer_content_accuracy")),
+        Column("text→image accuracy", metric("transfer", "text_to_image_accuracy")),
+        Column("content gap", metric("transfer", "content_gap")),
+        Column("style kept", metric("transfer", "style_kept"), False),
+        Column("slant corr.", metric("transfer", "slant_correlation"), False),
+        Column("slant corr. text→image", metric("transfer", "slant_correlation_baseline"), False),
+        Column("thickness corr.", metric("transfer", "thickness_correlation"), False),
+        Column("thickness corr. text→image", metric("transfer", "thickness_correlation_baseline"), False),
     ),
     "families": (
         Column("text→image mean", metric("cross_modal", "text_to_image_top1")),
@@ -118,14 +146,25 @@ def cell(values: list[float | None], percent: bool) -> str:
     return format_interval(interval.mean, interval.half_width, percent) + missing
 
 
-def provenance(evaluations: list[Metrics]) -> str:
-    entry = next((e for e in evaluations[0].values() if isinstance(e, dict) and "judge" in e), None)
-    if entry is None:
-        return ""
-    judge = entry.get("judge") or {}
-    return (f"split {entry.get('split')}, N = {entry.get('n')} per seed, judge {judge.get('name')} "
-            f"(its accuracy on these items {format_value(judge.get('accuracy'))}, on its own test set "
-            f"{format_value(judge.get('test_accuracy'))})")
+def provenance(evaluations: list[Metrics], evaluators: list[str]) -> str:
+    """Split, N and judge of each evaluator the shown columns read (the first seed's entries)."""
+    described = []
+    for name in dict.fromkeys(evaluators):
+        entry = evaluations[0].get(name)
+        if not isinstance(entry, dict) or "split" not in entry:
+            continue
+        judge = entry.get("judge") or {}
+        if "validation_perplexity" in judge:
+            about = f"judge {judge.get('name')} (its validation perplexity {format_value(judge['validation_perplexity'])})"
+        elif judge:
+            about = (f"judge {judge.get('name')} (its accuracy on these items {format_value(judge.get('accuracy'))}, "
+                     f"on its own test set {format_value(judge.get('test_accuracy'))})")
+        else:
+            about = "no judge"
+        limit = (entry.get("config") or {}).get("limit")
+        items = f"{limit} of {entry.get('n')}" if isinstance(limit, int) and limit < (entry.get("n") or 0) else entry.get("n")
+        described.append(f"{name}: split {entry.get('split')}, N = {items} per seed, {about}")
+    return "; ".join(described)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| `{run.name}` | {len(evaluations)} | " + " | ".join(cells) + " |")
     print()
     for run, evaluations in runs.items():
-        print(f"- `{run.name}`: {provenance(evaluations)}")
+        print(f"- `{run.name}`: {provenance(evaluations, [c.evaluator for c in shown])}")
     return 0
 
 
