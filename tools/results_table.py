@@ -79,6 +79,7 @@ COLUMNS = {
         Column("text recon exact", metric("reconstruction", "text_exact_match")),
         Column("captions well-formed", metric("caption_validity", "image_to_text_valid")),
         Column("class FID (sampled)", metric("cross_modal_sampled", "text_to_image_class_fid"), False),
+        Column("class FID (cond. prior)", metric("cross_modal_prior", "text_to_image_class_fid"), False),
         *FID,
     ),
     "celeba": (
@@ -179,10 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | ---: | " + " | ".join("---:" for _ in shown) + " |")
     for run, evaluations in runs.items():
         cells = [cell([c.value(e) for e in evaluations], c.percent) for c in shown]
-        print(f"| `{run.name}` | {len(evaluations)} | " + " | ".join(cells) + " |")
+        print(f"| `{run.resolve().name}` | {len(evaluations)} | " + " | ".join(cells) + " |")
     print()
     for run, evaluations in runs.items():
-        print(f"- `{run.name}`: {provenance(evaluations, [c.evaluator for c in shown])}")
+        print(f"- `{run.resolve().name}`: {provenance(evaluations, [c.evaluator for c in shown])}")
     return 0
 
 
