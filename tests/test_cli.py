@@ -94,9 +94,12 @@ def test_bad_input_to_every_command_exits_2_without_touching_anything(tmp_path):
 
 
 def _interrupt_during_training(args: Path, run_dir: Path) -> subprocess.CompletedProcess[str]:
+    # A shell's background job inherits SIGINT ignored, and Python then installs no Ctrl-C handler: restore it,
+    # as a terminal user's process has it.
     process = subprocess.Popen(
         [sys.executable, "-m", "remvae.cli", "run", str(args), "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     records = run_dir / "metrics" / "train.jsonl"
     deadline = time.monotonic() + 300

@@ -80,11 +80,13 @@ def kill_everything_writing(run: Path, process: subprocess.Popen) -> None:
 
 
 def test_one_thread_runs_repeat_and_runs_killed_at_random_steps_resume_to_the_same_model(tmp_path):
-    """Two uninterrupted runs give the same weights; runs killed with SIGKILL (command and stage alike) at three
-    random points of training end, after `remvae run` again, with exactly those weights."""
+    """Two uninterrupted trainings give the same weights; runs killed with SIGKILL (command and stage alike) at
+    three random points of training end, after `remvae train` again, with exactly those weights. (Only the
+    train stage runs: the later stages read the weights and do not change them.)"""
     first, second = write_args(tmp_path / "first"), write_args(tmp_path / "second")
-    assert remvae("run", str(first), "--quiet").returncode == 0
-    assert remvae("run", str(second), "--quiet").returncode == 0
+    for path in (first, second):
+        assert remvae("generate", str(path)).returncode == 0
+        assert remvae("train", str(path.parent), "--quiet").returncode == 0
     reference = weights(first.parent)
     assert_same(weights(second.parent), reference)
     total = read_state(first.parent / "checkpoints" / "last")["step"]
@@ -103,7 +105,7 @@ def test_one_thread_runs_repeat_and_runs_killed_at_random_steps_resume_to_the_sa
                 pass
             time.sleep(0.01)
         kill_everything_writing(path.parent, process)
-        resumed = remvae("run", str(path), "--quiet")
+        resumed = remvae("train", str(path.parent), "--quiet")
         assert resumed.returncode == 0, resumed.stderr
         assert "taking over the lock" in resumed.stdout
         assert_same(weights(path.parent), reference)
