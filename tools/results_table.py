@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from remvae.report.headline import judge_summary
 from remvae.report.statistics import seed_interval
 from remvae.report.values import format_interval, format_value
 
@@ -148,20 +149,14 @@ def cell(values: list[float | None], percent: bool) -> str:
 
 
 def provenance(evaluations: list[Metrics], evaluators: list[str]) -> str:
-    """Split, N and judge of each evaluator the shown columns read (the first seed's entries)."""
+    """Split, N and judge of each evaluator the shown columns read (the first seed's entries); a judge as the
+    report gives it: its accuracy on the evaluated items / on its own test set, or a caption LM's validation PPL."""
     described = []
     for name in dict.fromkeys(evaluators):
         entry = evaluations[0].get(name)
         if not isinstance(entry, dict) or "split" not in entry:
             continue
-        judge = entry.get("judge") or {}
-        if "validation_perplexity" in judge:
-            about = f"judge {judge.get('name')} (its validation perplexity {format_value(judge['validation_perplexity'])})"
-        elif judge:
-            about = (f"judge {judge.get('name')} (its accuracy on these items {format_value(judge.get('accuracy'))}, "
-                     f"on its own test set {format_value(judge.get('test_accuracy'))})")
-        else:
-            about = "no judge"
+        about = f"judge {judge_summary(entry['judge'])}" if entry.get("judge") else "no judge"
         limit = (entry.get("config") or {}).get("limit")
         items = f"{limit} of {entry.get('n')}" if isinstance(limit, int) and limit < (entry.get("n") or 0) else entry.get("n")
         described.append(f"{name}: split {entry.get('split')}, N = {items} per seed, {about}")
