@@ -1,4 +1,5 @@
-"""Optimizers and learning-rate schedulers chosen by name, validated by building them on a dummy parameter."""
+"""Optimizers and learning-rate schedulers chosen by name; an optimizer's options are validated by torch's own
+checks, without building it."""
 
 from __future__ import annotations
 
@@ -41,11 +42,24 @@ def _keyword_names(cls: type, skip: int) -> set[str]:
     return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
+# What torch.optim raises for an empty parameter list, after the optimizer's own checks of its values.
+_NO_PARAMETERS = "optimizer got an empty parameter list"
+
+
 def check_optimizer(name: str, lr: float, weight_decay: float, options: dict[str, Any]) -> None:
-    """Raise ``ValueError`` (one line) for an unknown optimizer or options it refuses."""
+    """Raise ``ValueError`` (one line) for an unknown optimizer or options it refuses.
+
+    The optimizer is called with no parameters: torch checks its values (learning rate, betas, ...) first,
+    then refuses the empty list. Building it for real on a parameter would import ``torch._dynamo``
+    (seconds), in every process that reads a config, not only the one that trains.
+    """
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; allowed: {', '.join(OPTIMIZERS)}")
-    build_optimizer(name, [nn.Parameter(torch.zeros(1))], lr, weight_decay, options)
+    try:
+        build_optimizer(name, [], lr, weight_decay, options)
+    except ValueError as error:
+        if _NO_PARAMETERS not in str(error):
+            raise
 
 
 def build_optimizer(
@@ -84,8 +98,23 @@ def check_lr_scheduler(name: str, options: dict[str, Any]) -> None:
     """Raise ``ValueError`` (one line) for an unknown scheduler or options it refuses."""
     if name not in LR_SCHEDULERS:
         raise ValueError(f"unknown lr_scheduler {name!r}; allowed: {', '.join(LR_SCHEDULERS)}")
-    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
-    build_lr_scheduler(name, options, optimizer, lr=0.1, total_steps=100)
+    build_lr_scheduler(name, options, _SchedulerProbe(lr=0.1), lr=0.1, total_steps=100)
+
+
+class _SchedulerProbe(Optimizer):
+    """A stand-in optimizer for checking schedulers and replaying their rates: one SGD-like parameter group
+    (``lr``, ``momentum``) with no parameters, and a step that does nothing. ``Optimizer.__init__`` is skipped
+    because it imports ``torch._dynamo`` (seconds) in a process that may never train."""
+
+    def __init__(self, lr: float) -> None:
+        self.defaults = {"lr": lr, "momentum": 0.0}
+        self.param_groups = [{"params": [], **self.defaults}]
+        self.state = {}
+        self._optimizer_step_pre_hooks = {}
+        self._optimizer_step_post_hooks = {}
+
+    def step(self, closure: Callable[[], float] | None = None) -> None:
+        return None
 
 
 def build_lr_scheduler(
@@ -115,7 +144,7 @@ def build_lr_scheduler(
 
 def lr_sequence(name: str, options: dict[str, Any], lr: float, total_steps: int, steps: int) -> list[float]:
     """The learning rate of each of the first ``steps`` optimizer steps of a run ``total_steps`` long."""
-    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
+    optimizer = _SchedulerProbe(lr)
     scheduler = build_lr_scheduler(name, options, optimizer, lr, total_steps)
     rates = []
     for _ in range(steps):

@@ -9,8 +9,6 @@ import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 from torch import Tensor
 
@@ -40,6 +38,10 @@ def colour_labels(labels: Tensor, label_names: Sequence[str]) -> tuple[np.ndarra
 def project(image_means: np.ndarray, text_means: np.ndarray, method: str,
             seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """2-D coordinates of both sets, fitted jointly so image and text points share one map."""
+    # imported here: scikit-learn takes seconds to import and only this figure needs it
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
     joint = np.concatenate([image_means, text_means]).astype(np.float64)
     if method == "pca":
         points = PCA(n_components=2, random_state=seed).fit_transform(joint)
