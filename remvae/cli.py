@@ -22,6 +22,7 @@ from remvae.exitcodes import (
     EXIT_OK,
     EXIT_STAGE_FAILED,
 )
+from remvae.generator.stages import STAGES
 from remvae.serve.cli import configure_parser as configure_serve
 from remvae.serve.cli import serve_command
 
@@ -81,12 +82,13 @@ def _generate(experiment, force: bool) -> None:
             say(f"wrote {result.path}")
 
 
-def _completed(experiment, force: bool) -> list[str] | None:
-    """Why each stage is complete, when the run needs nothing at all (no script, config or stage to redo), else
-    None: a completed run is then reported without writing anything (not even its lock), so it works read-only."""
+def _completed(experiment, force: bool, stages: tuple[str, ...]) -> list[str] | None:
+    """Why each of ``stages`` is complete, when the run needs nothing at all (no script, config or stage to redo),
+    else None: a completed run is then reported without writing anything (not even its lock), so it works
+    read-only."""
     from remvae.generator.preparation import StaleRunError, prepare_run
     from remvae.generator.render import generate
-    from remvae.generator.stages import STAGES, completion
+    from remvae.generator.stages import completion
 
     try:
         prepare_run(experiment, force=force, say=lambda message: None)
@@ -94,10 +96,10 @@ def _completed(experiment, force: bool) -> list[str] | None:
         return None
     if any(result.status in ("written", "overwritten") for result in generate(experiment, force, dry_run=True)):
         return None
-    reasons = [completion(stage, experiment) for stage in STAGES]
+    reasons = [completion(stage, experiment) for stage in stages]
     if any(reason is None for reason in reasons):
         return None
-    return [f"{stage}: complete ({reason}), skipped" for stage, reason in zip(STAGES, reasons)]
+    return [f"{stage}: complete ({reason}), skipped" for stage, reason in zip(stages, reasons)]
 
 
 def _runs(args: argparse.Namespace):
@@ -122,29 +124,31 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from remvae.generator.preparation import prepare_run
-    from remvae.generator.stages import STAGES, completion, run_stage
+    from remvae.generator.stages import completion, run_stage
 
     runs = _runs(args)
+    stages = STAGES[: STAGES.index(args.until) + 1]
+    stopped = "" if stages == STAGES else f" (stopped after {args.until})"
     for experiment in runs:
         run = experiment.run
-        done = None if args.fresh else _completed(experiment, args.force)
+        done = None if args.fresh else _completed(experiment, args.force, stages)
         if done is not None:
             for line in done:
                 say(line)
-            say(f"done: {experiment.run_dir}")
+            say(f"done: {experiment.run_dir}{stopped}")
             continue
         with run.lock("remvae run", on_takeover=say):
             prepare_run(experiment, fresh=args.fresh, force=args.force, say=say)
             _generate(experiment, args.force)
-            for stage in STAGES:
+            for stage in stages:
                 done = completion(stage, experiment)
                 if done is not None:
                     say(f"{stage}: complete ({done}), skipped")
                     continue
                 say(f"{stage}: running (log: {run.log(stage)})")
                 run_stage(stage, run, echo=not args.quiet)
-        say(f"done: {experiment.run_dir}")
-    if len(runs) > 1:
+        say(f"done: {experiment.run_dir}{stopped}")
+    if len(runs) > 1 and stages == STAGES:
         from remvae.report import write_report
 
         parent = runs[0].run_dir.parent.parent
@@ -272,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--fresh", action="store_true", help=fresh_help)
     sub.add_argument("--quiet", "-q", action="store_true", help="only write the stages' output to their logs")
     sub.add_argument("--seeds", type=_count, metavar="N", help="one run per trainer seed 0..N-1, in <output>/seeds/")
+    sub.add_argument("--until", choices=STAGES, default=STAGES[-1],
+                     help="stop after this stage (default: %(default)s); a later `remvae run` goes on from there")
     sub = add("upgrade", cmd_upgrade, "rewrite an args.json of remvae 0.1 in the current form (keeping the original)")
     sub.add_argument("args", metavar="ARGS")
     for stage, help in (

@@ -209,7 +209,7 @@ def test_a_diverging_run_is_one_line_then_a_fixed_config_asks_for_fresh(tmp_path
     path.write_text(path.read_text().replace("1e+30", "0.002"), encoding="utf-8")
     stale = remvae("run", str(path), "--quiet")  # the failed run's logs are there: its config is not this one
     assert stale.returncode == 2 and "trainer.config.optimizer.lr 1e+30 -> 0.002" in one_line(stale.stderr)
-    assert remvae("run", str(path), "--quiet", "--fresh").returncode == 0
+    assert remvae("run", str(path), "--quiet", "--fresh", "--until", "train").returncode == 0
 
 
 def test_a_damaged_last_checkpoint_falls_back_to_best_and_says_so(tmp_path, capsys):
@@ -261,7 +261,7 @@ def test_stale_temporaries_of_killed_writers_are_removed_by_the_next_writer(tmp_
 
 def test_a_completed_run_in_a_read_only_folder_needs_no_write_and_a_stage_says_why_it_cannot(tmp_path):
     path = write_args(tmp_path / "run")
-    assert remvae("run", str(path), "--quiet").returncode == 0
+    assert remvae("run", str(path), "--quiet", "--until", "eval").returncode == 0
     locked = tmp_path / "read-only"
     locked.mkdir()
     if subprocess.run(["mount", "--bind", str(path.parent), str(locked)], capture_output=True).returncode != 0:
@@ -269,9 +269,9 @@ def test_a_completed_run_in_a_read_only_folder_needs_no_write_and_a_stage_says_w
     try:
         assert subprocess.run(["mount", "-o", "remount,ro,bind", str(locked)], capture_output=True).returncode == 0
         before = {p: p.stat().st_mtime_ns for p in path.parent.rglob("*") if p.is_file()}
-        again = remvae("run", str(locked / "args.json"), "--quiet")
+        again = remvae("run", str(locked / "args.json"), "--quiet", "--until", "eval")
         assert again.returncode == 0, again.stderr
-        assert "report: complete" in again.stdout and again.stderr == ""
+        assert "eval: complete" in again.stdout and again.stderr == ""
         report = remvae("report", str(locked))
         assert report.returncode == 1
         assert "read-only file system" in one_line(report.stderr)

@@ -33,7 +33,8 @@ def test_a_plugin_family_is_listed_and_trains_through_remvae_run(tmp_path):
     path = tmp_path / "run" / "args.json"
     path.parent.mkdir()
     path.write_text(json.dumps(args), encoding="utf-8")
-    result = subprocess.run([*command, "run", str(path), "--quiet"], env=env, capture_output=True, text=True)
+    result = subprocess.run([*command, "run", str(path), "--quiet", "--until", "eval"], env=env, capture_output=True,
+                            text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     record = json.loads((tmp_path / "run" / "metrics" / "train.jsonl").read_text().splitlines()[-1])
     assert record["step"] == 1 and record["mean_distance"] > 0

@@ -43,20 +43,20 @@ def snapshot(folder: Path) -> dict[str, float]:
 
 def test_an_edited_config_is_refused_and_fresh_moves_the_old_run_aside(tmp_path, capsys):
     path = write_args(tmp_path / "run")
-    assert main(["run", str(path), "--quiet"]) == 0
+    assert main(["run", str(path), "--quiet", "--until", "eval"]) == 0
     before = snapshot(path.parent)
     old = json.loads((path.parent / "config.json").read_text())["fingerprint"]
 
     edit(path, lambda a: (a["trainer"]["config"]["optimizer"].update(lr=0.002), a.update(latent_dim=4)))
     capsys.readouterr()
-    assert main(["run", str(path), "--quiet"]) == 2
+    assert main(["run", str(path), "--quiet", "--until", "eval"]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "trained under another config" in error[0], error
     assert "trainer.config.optimizer.lr 0.001 -> 0.002" in error[0] and "image.config.latent_dim 8 -> 4" in error[0]
     assert "--fresh" in error[0]
     assert snapshot(path.parent) == {**before, "args.json": snapshot(path.parent)["args.json"]}  # nothing else written
 
-    assert main(["run", str(path), "--quiet", "--fresh"]) == 0
+    assert main(["run", str(path), "--quiet", "--fresh", "--until", "eval"]) == 0
     (moved,) = (path.parent / "previous").iterdir()
     assert json.loads((moved / "config.json").read_text())["fingerprint"] == old
     assert (moved / "checkpoints" / "last" / "model.safetensors").is_file()
@@ -72,33 +72,40 @@ def test_a_longer_run_continues_where_its_schedules_allow(tmp_path, capsys):
     """1 epoch then 2 epochs ends bit-equal to 2 epochs at once (constant learning rate); with a one-cycle
     schedule, or shorter, the change is refused."""
     extended = write_args(tmp_path / "extended")
-    assert main(["run", str(extended), "--quiet"]) == 0
+    assert main(["run", str(extended), "--quiet", "--until", "train"]) == 0
     edit(extended, lambda a: a["trainer"]["config"].update(epochs=2))
-    assert main(["run", str(extended), "--quiet"]) == 0
+    assert main(["run", str(extended), "--quiet", "--until", "train"]) == 0
     direct = write_args(tmp_path / "direct")
     edit(direct, lambda a: a["trainer"]["config"].update(epochs=2))
-    assert main(["run", str(direct), "--quiet"]) == 0
+    assert main(["run", str(direct), "--quiet", "--until", "train"]) == 0
     a = load_file(str(extended.parent / "checkpoints" / "last" / "model.safetensors"))
     b = load_file(str(direct.parent / "checkpoints" / "last" / "model.safetensors"))
     assert a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
 
     edit(extended, lambda a: a["trainer"]["config"].update(epochs=1))
     capsys.readouterr()
-    assert main(["run", str(extended), "--quiet"]) == 2
+    assert main(["run", str(extended), "--quiet", "--until", "train"]) == 2
     assert "more than the" in capsys.readouterr().err
 
     cycled = write_args(tmp_path / "cycled")
     edit(cycled, lambda a: a["trainer"]["config"].update(lr_scheduler={"name": "onecycle"}))
-    assert main(["run", str(cycled), "--quiet"]) == 0
+    assert main(["run", str(cycled), "--quiet", "--until", "train"]) == 0
     edit(cycled, lambda a: a["trainer"]["config"].update(epochs=2))
-    assert main(["run", str(cycled), "--quiet"]) == 2
+    assert main(["run", str(cycled), "--quiet", "--until", "train"]) == 2
     assert "the learning-rate schedule (onecycle) depends on the run's length" in capsys.readouterr().err
 
 
-def test_evaluation_changes_redo_only_the_evaluation(tmp_path, capsys):
+def test_a_run_stopped_after_training_goes_on_from_there_and_evaluation_changes_redo_only_the_evaluation(
+        tmp_path, capsys):
     path = write_args(tmp_path / "run")
-    assert main(["run", str(path), "--quiet"]) == 0
+    assert main(["run", str(path), "--quiet", "--until", "train"]) == 0
+    assert f"done: {path.parent} (stopped after train)" in capsys.readouterr().out
+    assert not (path.parent / "metrics" / "eval.json").exists() and not (path.parent / "report.pdf").exists()
     weights = (path.parent / "checkpoints" / "last" / "model.safetensors").stat().st_mtime_ns
+    assert main(["run", str(path), "--quiet"]) == 0
+    said = capsys.readouterr().out
+    assert "train: complete" in said and "report: running" in said
+    assert (path.parent / "checkpoints" / "last" / "model.safetensors").stat().st_mtime_ns == weights
     edit(path, lambda a: a.update(evaluators=[{"name": "latent", "config": {"probe": False}}]))
     capsys.readouterr()
     assert main(["run", str(path), "--quiet"]) == 0
@@ -115,14 +122,14 @@ def test_one_writer_at_a_time_and_a_dead_writers_lock_is_taken_over(tmp_path, ca
     try:
         lock.write_text(json.dumps({"pid": sleeper.pid, "host": socket.gethostname(), "token": "other",
                                     "command": "remvae run", "since": "2026-01-01T00:00:00+00:00"}))
-        assert main(["run", str(path), "--quiet"]) == 2
+        assert main(["run", str(path), "--quiet", "--until", "train"]) == 2
         error = capsys.readouterr().err.strip().splitlines()
         assert len(error) == 1 and f"in use by remvae run (pid {sleeper.pid}" in error[0], error
         assert not (path.parent / "checkpoints").exists()
     finally:
         sleeper.kill()
         sleeper.wait()
-    assert main(["run", str(path), "--quiet"]) == 0  # the holder is gone: its lock is taken over
+    assert main(["run", str(path), "--quiet", "--until", "train"]) == 0  # the holder is gone: its lock is taken over
     assert f"taking over the lock of pid {sleeper.pid}" in capsys.readouterr().out
     assert not lock.exists()  # released at the end
 

@@ -116,11 +116,11 @@ GIF = data_url(png_bytes(Image.new("L", (SIZE, SIZE)), "GIF"), "image/gif")
 
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny run trained one epoch by ``remvae run``."""
+    """A tiny run trained one epoch and evaluated by ``remvae run`` (serving needs no figures or report)."""
     folder = tmp_path_factory.mktemp("served-run")
     args = folder / "args.json"
     args.write_text(json.dumps(tiny_args(trainer={"name": "simple", "config": {"epochs": 1, "quiet": True}})))
-    assert cli.main(["run", str(args), "--quiet"]) == 0
+    assert cli.main(["run", str(args), "--quiet", "--until", "eval"]) == 0
     return folder
 
 
