@@ -25,13 +25,14 @@ from torch.distributions import (
 from remvae.core.config import ConfigError
 from remvae.core.distributions import Posterior
 from remvae.core.model import Batch, LatentModel
-from remvae.core.registry import MODELS, TRAINERS
+from remvae.core.registry import MODELS, PRIORS, TRAINERS
 from remvae.playground.models import aligned, jmvae, moe, mopoe, poe  # noqa: F401  (registers the families)
 from remvae.playground.models.experts import (
     Mixture,
     product_of_experts,
     standard_normal_log_prob,
 )
+from remvae.playground.priors import gmm  # noqa: F401  (registers the GMM prior)
 
 sys.path.insert(0, str(Path(__file__).parent / "scripts"))
 from tinyvae import synthetic_pairs, tiny_image_vae, tiny_text_vae, tokenizer_for  # noqa: E402
@@ -191,6 +192,20 @@ def test_forward_returns_exactly_the_declared_terms_finite_and_repeatable(data, 
     different = model(batch, generator=torch.Generator().manual_seed(8))
     assert any(not torch.equal(out.terms[k], different.terms[k]) for k in out.terms)
     assert set(out.posteriors) >= {"image", "text"} and all(p.mean.shape == (16, 4) for p in out.posteriors.values())
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_a_learned_prior_fits_the_aggregate_posterior_of_every_family(data, name):
+    """The prior stage's latents: the joint posterior's draws where the family has one (PoE, MoPoE, JMVAE
+    keep only ``z["joint"]``), else the first modality's (MoE); a GMM fits them and samples decode."""
+    train, val, _, tokenizer = data
+    model = _build(name, tokenizer)
+    latents = model.aggregate_latents(_batch(train, tokenizer, 256), torch.Generator().manual_seed(0))
+    held_out = model.aggregate_latents(_batch(val, tokenizer), torch.Generator().manual_seed(1))
+    assert latents.shape == (256, 4) and held_out.shape == (64, 4)
+    prior, record = PRIORS.build("gmm", {"components": [1, 2]}, train_latents=latents, val_latents=held_out, seed=0)
+    assert record["chosen_components"] in (1, 2) and math.isfinite(record["validation_log_likelihood"])
+    assert prior.sample(8, torch.Generator().manual_seed(0)).shape == (8, 4)
 
 
 def _parts_trained_by(model, batch, terms):

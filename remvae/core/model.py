@@ -267,7 +267,7 @@ class MultimodalModel(nn.Module):
             z = self(batch, generator=generator).z
         finally:
             self.train(was_training)
-        return z.get("joint", z[self.modalities[0]])
+        return z["joint"] if "joint" in z else z[self.modalities[0]]
 
     def prior(self) -> LatentPrior:
         """p(z): N(0, I), or the learned prior given by :meth:`use_prior`."""
