@@ -1,4 +1,4 @@
-"""Shared fixtures: the real data sets beside the checkout, and a bounded thread count.
+"""Shared fixtures: the real data sets beside the checkout, and a bounded thread count per test worker.
 
 Under CI (``CI`` set, as `.ci/run` runs) nothing a test needs may be missing: the real data beside the
 checkout, a system tool, a package of the test extra. Locally such a test is skipped with the reason.
@@ -22,7 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("REMVAE_DATA") or os.environ.get("REMVAE_SHARED_DATA") or REPO.parent / "shared" / "data")
 IN_CI = bool(os.environ.get("CI"))
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# pytest-xdist runs test files in parallel workers (pyproject's addopts): the cores are shared among them.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1) // WORKERS))
 
 
 def missing(reason: str) -> None:
