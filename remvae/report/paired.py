@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from remvae.report.frechet import frechet_distance
+from remvae.core.frechet import frechet_distance
 from remvae.report.runfolder import RunFiles
 from remvae.report.statistics import PairedTest, holm, mcnemar, paired_bootstrap
 from remvae.report.subject import Subject

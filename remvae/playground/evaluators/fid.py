@@ -18,6 +18,7 @@ from pydantic import Field
 from torch import Tensor
 
 from remvae.core.evaluator import EvaluationContext, EvaluationError, Evaluator
+from remvae.core.frechet import frechet_distance as numpy_frechet
 from remvae.core.registry import EVALUATORS
 from remvae.playground.evaluators.common import (
     IMAGE_SETS,
@@ -29,29 +30,12 @@ from remvae.playground.evaluators.common import (
 )
 
 
-def _sqrt_psd(matrix: Tensor) -> Tensor:
-    values, vectors = torch.linalg.eigh(matrix)
-    return (vectors * values.clamp(min=0).sqrt()) @ vectors.T
-
-
-def _moments(features: Tensor) -> tuple[Tensor, Tensor]:
-    x = features.double()
-    mean = x.mean(0)
-    centred = x - mean
-    return mean, centred.T @ centred / (len(x) - 1)
-
-
 def frechet_distance(real: Tensor, fake: Tensor) -> float:
-    """FID between two feature sets ``[N, F]`` and ``[M, F]`` (N, M >= 2), in float64."""
+    """FID between two feature sets ``[N, F]`` and ``[M, F]`` (N, M >= 2), in float64
+    (:func:`remvae.core.frechet.frechet_distance`)."""
     if len(real) < 2 or len(fake) < 2:
         raise EvaluationError(f"FID needs at least 2 items per set, got {len(real)} and {len(fake)}")
-    mean_r, cov_r = _moments(real)
-    mean_f, cov_f = _moments(fake)
-    root = _sqrt_psd(cov_r)
-    middle = root @ cov_f @ root
-    trace_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
-    distance = (mean_r - mean_f).square().sum() + cov_r.trace() + cov_f.trace() - 2 * trace_sqrt
-    return max(float(distance), 0.0)
+    return numpy_frechet(real.detach().double().cpu().numpy(), fake.detach().double().cpu().numpy())
 
 
 class FIDConfig(GenerationConfig):

@@ -1,10 +1,11 @@
-r"""The Fréchet distance between two feature sets in numpy, fast enough to be recomputed for every bootstrap resample.
+r"""The Fréchet distance between two feature sets (FID on whatever features they are), in numpy: the one
+implementation the evaluators and the paired bootstrap of ``remvae compare`` (which recomputes it for every
+resample) share.
 
 .. math:: \mathrm{FID} = \lVert \mu_r - \mu_g \rVert^2 + \mathrm{tr}\,S_r + \mathrm{tr}\,S_g
           - 2\,\mathrm{tr}\bigl((S_r S_g)^{1/2}\bigr)
 
-with the means and unbiased covariances of the two sets, as the evaluators compute it
-(:func:`remvae.playground.evaluators.fid.frechet_distance`). The trace term is the sum of the square roots
+with the means and unbiased covariances of the two sets. The trace term is the sum of the square roots
 of the eigenvalues of :math:`S_r S_g`. With :math:`n` items in each set and centred features
 :math:`X_r, X_g` (:math:`n \times F`), :math:`S_r S_g = X_r^\top (X_r X_g^\top) X_g / (n-1)^2` has the same
 non-zero eigenvalues as :math:`K K^\top`, :math:`K = X_r X_g^\top / (n - 1)`, so for :math:`n \le F` the
