@@ -147,6 +147,26 @@ def test_diversity_ceiling_measures_on_validation(sealed):
         assert numeric(fid) >= 0 and 0 <= numeric(accuracy) <= 100 and verdict in ("met", "missed")
 
 
+def test_prior_grid_fits_each_size_and_judges_it_on_validation(sealed):
+    """Fitted and judged without opening the test split (the sealed reader raises if it is); the chosen size is
+    the one with the highest validation log-likelihood; every ratio is prior FID over recon FID."""
+    env, args, run_dir, result = sealed
+    succeeded(result)
+    output = succeeded(benchmark("prior_grid.py", "--args", str(args), "--run-dir", str(run_dir),
+                                 "--checkpoint", "last", "--components", "2", "1", env=env))
+    assert "judged on 400 validation pairs by mnist" in output and "test split was opened" not in output
+    header, rows = table(output, "components")
+    assert header == ["components", "val log-lik", "fit s", "prior FID", "recon FID", "prior / recon", "target",
+                      "verdict"]
+    assert [row[0].split()[0] for row in rows] == ["1", "2"]
+    likelihoods = [numeric(row[1]) for row in rows]
+    assert [row[0].endswith("(chosen)") for row in rows] == [x == max(likelihoods) for x in likelihoods]
+    for _, _, seconds, prior_fid, recon_fid, ratio, target, verdict in rows:
+        assert numeric(seconds) >= 0 and numeric(prior_fid) >= 0 and numeric(recon_fid) > 0 and target == "1.3"
+        assert numeric(ratio) == pytest.approx(numeric(prior_fid) / numeric(recon_fid), abs=0.01)
+        assert verdict == ("met" if numeric(ratio) <= 1.3 else "missed")
+
+
 def test_train_throughput_prints_remvae_beside_the_baseline_and_a_profile(tmp_path):
     profile = tmp_path / "profile.txt"
     no_data = tmp_path / "no-data"  # no MNIST there: the bundled digits stand in
