@@ -22,6 +22,7 @@ from remvae.report.statistics import (
     seed_interval,
     unpack_correct,
 )
+from remvae.report.values import format_interval
 
 # --- seed intervals -----------------------------------------------------------------------------
 
@@ -334,3 +335,12 @@ def test_unpack_refuses_a_wrong_item_count():
         unpack_correct(text, 12)
     with pytest.raises(ValueError, match="base64"):
         unpack_correct("not base64!", 8)
+
+
+def test_intervals_print_to_two_significant_digits_and_identical_seeds_as_plus_minus_zero():
+    assert format_interval(0.94531, 0.01234, percent=True) == "94.5 ± 1.2%"
+    assert format_interval(2.60412, 0.3012) == "2.60 ± 0.30"
+    assert format_interval(100.0, 0.0) == "100 ± 0"
+    rounded = seed_interval([0.1 + 0.2 + 0.1, 0.4, 0.4])  # equal seeds whose sums differ in the last bit
+    assert 0 < rounded.half_width < 1e-12
+    assert format_interval(rounded.mean, rounded.half_width) == "0.4 ± 0"

@@ -34,10 +34,13 @@ def format_interval(mean: float, half_width: float, percent: bool = False) -> st
     (``"94.5 ± 1.2%"`` for a share given as a fraction with ``percent``)."""
     scale = 100.0 if percent else 1.0
     mean, half_width = mean * scale, half_width * scale
-    if half_width <= 0 or not math.isfinite(half_width):  # identical seeds (or a diverged one)
-        return f"{format_value(mean)} ± {format_value(half_width)}" + ("%" if percent else "")
+    unit = "%" if percent else ""
+    if not math.isfinite(half_width):  # a diverged seed
+        return f"{format_value(mean)} ± {format_value(half_width)}{unit}"
+    if half_width <= 1e-9 * max(1.0, abs(mean)):  # identical seeds, their spread only float rounding
+        return f"{format_value(mean)} ± 0{unit}"
     decimals = min(6, max(0, 1 - math.floor(math.log10(half_width))))
-    return f"{mean:.{decimals}f} ± {half_width:.{decimals}f}" + ("%" if percent else "")
+    return f"{mean:.{decimals}f} ± {half_width:.{decimals}f}{unit}"
 
 
 def format_duration(seconds: Any) -> str:
