@@ -29,7 +29,7 @@ from remvae.core.checkpoint import CheckpointError
 from remvae.core.data import DataNotFoundError
 from remvae.core.evaluator import EvaluationContext
 from remvae.core.runfolder import RunFolder, RunFolderError
-from remvae.experiment import aggregate_latents, training_data
+from remvae.experiment import prior_latents, training_data
 from remvae.playground.evaluators.common import judged_generated, judged_real
 from remvae.playground.evaluators.fid import frechet_distance
 from remvae.playground.priors.common import mean_log_prob
@@ -78,8 +78,7 @@ def main() -> int:
                                  dataset=reader, judge=judge, seed=0)
 
     with torch.no_grad():
-        train_latents = aggregate_latents(model, loaded.tokenizer, train, seed)
-        val_latents = aggregate_latents(model, loaded.tokenizer, validation, seed + 1)
+        train_latents, val_latents = prior_latents(model, loaded.tokenizer, train, validation, seed)
         first = context()
         _, real = judged_real(first)
         _, reconstructed = judged_generated(first, "reconstruction")

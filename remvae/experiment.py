@@ -79,14 +79,22 @@ def aggregate_latents(
     return torch.cat(parts)
 
 
+def prior_latents(
+    model: MultimodalModel, tokenizer: Tokenizer | None, train: ImageTextDataset, validation: ImageTextDataset,
+    seed: int,
+) -> tuple[Tensor, Tensor]:
+    """The latents a post-hoc prior is fitted to (training items) and chooses on (validation items), each one
+    seeded draw per item from the aggregate posterior."""
+    return aggregate_latents(model, tokenizer, train, seed), aggregate_latents(model, tokenizer, validation, seed + 1)
+
+
 def fit_learned_prior(
     model: MultimodalModel, tokenizer: Tokenizer | None, train: ImageTextDataset, validation: ImageTextDataset,
     name: str, config: dict[str, Any], seed: int,
 ) -> tuple[LatentPrior, dict[str, Any]]:
     """The post-hoc prior ``name`` (``gmm``, ``maf``) fitted to the aggregate posterior of the training items,
     choosing what it chooses (mixture size, stopping epoch) on the validation items' latents."""
-    train_latents = aggregate_latents(model, tokenizer, train, seed)
-    val_latents = aggregate_latents(model, tokenizer, validation, seed + 1)
+    train_latents, val_latents = prior_latents(model, tokenizer, train, validation, seed)
     return fit_prior(name, config, train_latents, val_latents, seed)
 
 
@@ -103,6 +111,7 @@ __all__ = [
     "build_evaluators",
     "fit_learned_prior",
     "fit_tokenizer",
+    "prior_latents",
     "read_split",
     "test_data",
     "training_data",
