@@ -147,18 +147,18 @@ def test_diversity_ceiling_measures_on_validation(sealed):
         assert numeric(fid) >= 0 and 0 <= numeric(accuracy) <= 100 and verdict in ("met", "missed")
 
 
-def test_prior_grid_fits_each_size_and_judges_it_on_validation(sealed):
-    """Fitted and judged without opening the test split (the sealed reader raises if it is); the chosen size is
-    the one with the highest validation log-likelihood; every ratio is prior FID over recon FID."""
+def test_prior_grid_fits_each_candidate_and_judges_it_on_validation(sealed):
+    """GMM sizes and the MAF fitted and judged without opening the test split (the sealed reader raises if it
+    is); the chosen one has the highest validation log-likelihood; every ratio is prior FID over recon FID."""
     env, args, run_dir, result = sealed
     succeeded(result)
     output = succeeded(benchmark("prior_grid.py", "--args", str(args), "--run-dir", str(run_dir),
-                                 "--checkpoint", "last", "--components", "2", "1", env=env))
+                                 "--checkpoint", "last", "--components", "2", "1", "--flow", env=env))
     assert "judged on 400 validation pairs by mnist" in output and "test split was opened" not in output
-    header, rows = table(output, "components")
-    assert header == ["components", "val log-lik", "fit s", "prior FID", "recon FID", "prior / recon", "target",
+    header, rows = table(output, "prior")
+    assert header == ["prior", "val log-lik", "fit s", "prior FID", "recon FID", "prior / recon", "target",
                       "verdict"]
-    assert [row[0].split()[0] for row in rows] == ["1", "2"]
+    assert [row[0].removesuffix(" (chosen)") for row in rows] == ["gmm 1", "gmm 2", "maf"]
     likelihoods = [numeric(row[1]) for row in rows]
     assert [row[0].endswith("(chosen)") for row in rows] == [x == max(likelihoods) for x in likelihoods]
     for _, _, seconds, prior_fid, recon_fid, ratio, target, verdict in rows:
