@@ -16,12 +16,13 @@ from conftest import tiny_args
 from test_report import flat_text, one_thread, stage, tiny_run  # noqa: F401 (one_thread: autouse fixture)
 
 from remvae.args import experiment_for_seed, load_experiment
-from remvae.core.frechet import frechet_distance
+from remvae.core.frechet import frechet_distance, frechet_from_moments, gaussian_moments
 from remvae.generator.render import generate
 from remvae.playground.evaluators.fid import frechet_distance as evaluator_frechet
 from remvae.report import compare, default_output, write_report
 from remvae.report.figures import CurveSet, curves_figure
 from remvae.report.paired import paired_tests
+from remvae.report.statistics import paired_bootstrap
 from remvae.report.subject import Subject
 
 RESAMPLES = 200
@@ -124,6 +125,39 @@ def test_frechet_distance_matches_the_textbook_formula_on_both_routes() -> None:
         textbook = np.square(real.mean(0) - fake.mean(0)).sum() + np.trace(cov_r + cov_g - 2 * root)
         assert frechet_distance(real, fake) == pytest.approx(textbook, rel=1e-6)
         assert evaluator_frechet(torch.from_numpy(real), torch.from_numpy(fake)) == frechet_distance(real, fake)
+
+
+def test_counted_rows_give_the_moments_and_fid_of_the_repeated_rows() -> None:
+    """Counts stand for copies: the moments and FID of rows with counts equal those of the rows repeated."""
+    generator = np.random.default_rng(1)
+    real, fake = generator.normal(size=(40, 6)), generator.normal(size=(40, 6)) * 0.7 + 0.5
+    counts = generator.integers(0, 4, size=40)
+    repeated = np.repeat(np.arange(40), counts)
+    mean, covariance = gaussian_moments(real, counts)
+    assert mean == pytest.approx(real[repeated].mean(0)) and covariance == pytest.approx(np.cov(real[repeated].T))
+    counted = frechet_from_moments(*gaussian_moments(real, counts), *gaussian_moments(fake, counts))
+    assert counted == pytest.approx(frechet_distance(real[repeated], fake[repeated]), rel=1e-9)
+
+
+def test_weighted_bootstrap_of_fid_resamples_exactly_as_the_gathering_one() -> None:
+    """remvae compare's FID bootstrap passes counts instead of gathered rows; same seed, same resamples, so
+    the same difference, interval and p-value as gathering the rows."""
+    generator = np.random.default_rng(2)
+    real = generator.normal(size=(300, 8))
+    a = np.concatenate([real, real * 0.9 + generator.normal(0, 0.3, size=(300, 8))], axis=1)
+    b = np.concatenate([real, real * 0.8 + generator.normal(0, 0.3, size=(300, 8)) + 0.1], axis=1)
+
+    def gathered(stacked: np.ndarray) -> float:
+        return frechet_distance(stacked[:, :8], stacked[:, 8:])
+
+    def counted(stacked: np.ndarray, counts: np.ndarray) -> float:
+        return frechet_from_moments(*gaussian_moments(stacked[:, :8], counts), *gaussian_moments(stacked[:, 8:], counts))
+
+    plain = paired_bootstrap(gathered, a, b, n_resamples=200, seed=3)
+    weighted = paired_bootstrap(counted, a, b, n_resamples=200, seed=3, weighted=True)
+    assert weighted.difference == pytest.approx(plain.difference, rel=1e-9)
+    assert (weighted.low, weighted.high) == pytest.approx((plain.low, plain.high), rel=1e-9)
+    assert weighted.p_value == plain.p_value and plain.p_value < 0.05
 
 
 def test_curves_of_several_runs_stay_distinguishable() -> None:

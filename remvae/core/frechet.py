@@ -12,6 +12,11 @@ non-zero eigenvalues as :math:`K K^\top`, :math:`K = X_r X_g^\top / (n - 1)`, so
 trace term is the sum of the singular values of the :math:`n \times n` matrix :math:`K`; otherwise it is
 computed from :math:`F \times F` symmetric eigendecompositions, :math:`S_r^{1/2} S_g S_r^{1/2}` having the
 eigenvalues of :math:`S_r S_g`.
+
+A bootstrap resample repeats items; :func:`gaussian_moments` takes each row's count instead of copies of the
+rows (the mean :math:`\sum_i c_i x_i / n` and covariance :math:`(\sum_i c_i x_i x_i^\top - n \mu\mu^\top) / (n-1)`
+with :math:`n = \sum_i c_i`, the moments of the repeated rows), and :func:`frechet_from_moments` finishes the
+distance from two such pairs.
 """
 
 from __future__ import annotations
@@ -24,17 +29,35 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
     x, y = np.asarray(real, dtype=np.float64), np.asarray(fake, dtype=np.float64)
     if len(x) < 2 or len(y) < 2:
         raise ValueError(f"FID needs at least 2 items per set, got {len(x)} and {len(y)}")
+    if len(x) != len(y) or len(x) > x.shape[1]:
+        return frechet_from_moments(*gaussian_moments(x), *gaussian_moments(y))
     mean_x, mean_y = x.mean(0), y.mean(0)
     cx, cy = x - mean_x, y - mean_y
     trace_x = float(np.einsum("ij,ij->", cx, cx)) / (len(x) - 1)
     trace_y = float(np.einsum("ij,ij->", cy, cy)) / (len(y) - 1)
-    if len(x) == len(y) and len(x) <= x.shape[1]:
-        trace_sqrt = float(np.linalg.svd(cx @ cy.T / (len(x) - 1), compute_uv=False).sum())
-    else:
-        cov_x, cov_y = cx.T @ cx / (len(x) - 1), cy.T @ cy / (len(y) - 1)
-        values, vectors = np.linalg.eigh(cov_x)
-        root = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
-        middle = root @ cov_y @ root
-        trace_sqrt = float(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0.0, None)).sum())
+    trace_sqrt = float(np.linalg.svd(cx @ cy.T / (len(x) - 1), compute_uv=False).sum())
     distance = float(np.square(mean_x - mean_y).sum()) + trace_x + trace_y - 2.0 * trace_sqrt
+    return max(distance, 0.0)
+
+
+def gaussian_moments(features: np.ndarray, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``[F]`` and unbiased covariance ``[F, F]`` (float64) of ``features`` ``[N, F]``, row i counted
+    ``counts[i]`` times (once without counts); the counts must sum to at least 2."""
+    x = np.asarray(features, dtype=np.float64)
+    weights = np.ones(len(x)) if counts is None else np.asarray(counts, dtype=np.float64)
+    total = float(weights.sum())
+    if total < 2:
+        raise ValueError(f"FID needs at least 2 items per set, got {total:g}")
+    mean = weights @ x / total
+    covariance = ((x * weights[:, None]).T @ x - total * np.outer(mean, mean)) / (total - 1)
+    return mean, covariance
+
+
+def frechet_from_moments(mean_x: np.ndarray, cov_x: np.ndarray, mean_y: np.ndarray, cov_y: np.ndarray) -> float:
+    """FID between two Gaussians given by their means ``[F]`` and covariances ``[F, F]``."""
+    values, vectors = np.linalg.eigh(cov_x)
+    root = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+    middle = root @ cov_y @ root
+    trace_sqrt = float(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0.0, None)).sum())
+    distance = float(np.square(mean_x - mean_y).sum()) + float(np.trace(cov_x) + np.trace(cov_y)) - 2.0 * trace_sqrt
     return max(distance, 0.0)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from remvae.core.frechet import frechet_distance
+from remvae.core.frechet import frechet_from_moments, gaussian_moments
 from remvae.report.runfolder import RunFiles
 from remvae.report.statistics import PairedTest, holm, mcnemar, paired_bootstrap
 from remvae.report.subject import Subject
@@ -32,7 +32,8 @@ from remvae.report.subject import Subject
 NOT_TEST_ITEMS = ("joint_coherence",)
 """Per-item scores of prior draws rather than of test items: draw i of one model is not draw i of another."""
 Items = Mapping[str, np.ndarray]
-Statistic = Callable[[np.ndarray], float]
+Statistic = Callable[[np.ndarray, np.ndarray], float]
+"""A statistic of stacked per-item rows ``[N, ...]`` and how many times each counts ``[N]`` (bootstrap draws)."""
 
 
 @dataclass(frozen=True)
@@ -97,25 +98,29 @@ def _rows(values: np.ndarray) -> np.ndarray:
     return values[:, None] if values.ndim == 1 else values
 
 
-def _frechet(stacked: np.ndarray) -> float:
+def _frechet(stacked: np.ndarray, counts: np.ndarray) -> float:
     """FID between the first and second halves of each row (real features, generated features)."""
     width = stacked.shape[1] // 2
-    return frechet_distance(stacked[:, :width], stacked[:, width:])
+    return frechet_from_moments(*gaussian_moments(stacked[:, :width], counts),
+                                *gaussian_moments(stacked[:, width:], counts))
 
 
-def _perplexity(stacked: np.ndarray) -> float:
+def _perplexity(stacked: np.ndarray, counts: np.ndarray) -> float:
     """exp(summed NLL / summed tokens) of rows (NLL, tokens)."""
-    return float(np.exp(stacked[:, 0].sum() / stacked[:, 1].sum()))
+    nll, tokens = counts @ stacked.astype(np.float64)
+    return float(np.exp(nll / tokens))
 
 
-def _micro_f1(counts: np.ndarray) -> float:
+def _micro_f1(item_counts: np.ndarray, counts: np.ndarray) -> float:
     """2 TP / (2 TP + FP + FN) of per-item (TP, FP, FN) counts."""
-    tp, fp, fn = counts.sum(axis=0).astype(np.float64)
+    tp, fp, fn = counts @ item_counts.astype(np.float64)
     return float(2 * tp / (2 * tp + fp + fn)) if 2 * tp + fp + fn else 0.0
 
 
-def _mean(values: np.ndarray) -> float:
-    return float(np.mean(values))
+def _mean(values: np.ndarray, counts: np.ndarray) -> float:
+    """The mean of every value, item i's counted ``counts[i]`` times."""
+    per_column = counts @ values.reshape(len(values), -1).astype(np.float64) / counts.sum()
+    return float(per_column.mean())
 
 
 def seed_pairs(run: Subject, first: Subject) -> tuple[list[tuple[RunFiles, RunFiles]], str]:
@@ -175,4 +180,4 @@ def run_test(candidate: Candidate, a: np.ndarray, b: np.ndarray, n_resamples: in
     if candidate.kind == "item" and a.dtype == bool:
         return mcnemar(a, b)
     with threadpool_limits(1):  # small matrices: one BLAS thread is several times faster on a busy machine
-        return paired_bootstrap(candidate.statistic or _mean, a, b, n_resamples=n_resamples)
+        return paired_bootstrap(candidate.statistic or _mean, a, b, n_resamples=n_resamples, weighted=True)

@@ -275,12 +275,13 @@ def mcnemar(
 
 
 def paired_bootstrap(
-    statistic: Callable[[np.ndarray], float],
+    statistic: Callable[..., float],
     a: ArrayLike,
     b: ArrayLike,
     n_resamples: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
+    weighted: bool = False,
 ) -> PairedTest:
     r"""Paired bootstrap of ``statistic(a) - statistic(b)`` over items both experiments share.
 
@@ -303,6 +304,11 @@ def paired_bootstrap(
     significance; it is never below :math:`2/(B + 1)`, so ``n_resamples`` bounds how small a
     p-value can be reported.
 
+    With ``weighted``, the statistic is called as ``statistic(values, counts)`` with the items a resample
+    drew and how many times it drew each (all items once for :math:`\hat d`) instead of on copies of the
+    repeated items: the same resamples, without gathering ``n`` rows per resample, for statistics that
+    take counts (means, sums, moments).
+
     Deterministic for a given ``seed`` (its own generator; the global numpy state is untouched).
     A statistic that returns a non-finite value on the data or on a resample is an error.
     """
@@ -321,13 +327,22 @@ def paired_bootstrap(
     if n == 0:
         raise ValueError("a paired bootstrap needs at least one item")
 
-    def difference(index: np.ndarray | slice) -> float:
-        value = float(statistic(x[index])) - float(statistic(y[index]))
+    def difference(index: np.ndarray | None) -> float:
+        if not weighted:
+            chosen = slice(None) if index is None else index
+            value = float(statistic(x[chosen])) - float(statistic(y[chosen]))
+        elif index is None:
+            ones = np.ones(n, dtype=np.int64)
+            value = float(statistic(x, ones)) - float(statistic(y, ones))
+        else:
+            counts = np.bincount(index, minlength=n)
+            drawn = np.flatnonzero(counts)
+            value = float(statistic(x[drawn], counts[drawn])) - float(statistic(y[drawn], counts[drawn]))
         if not math.isfinite(value):
             raise ValueError(f"the statistic gave a non-finite difference ({value})")
         return value
 
-    observed = difference(slice(None))
+    observed = difference(None)
     rng = np.random.default_rng(seed)
     resampled = np.array([difference(rng.integers(0, n, size=n)) for _ in range(n_resamples)])
     low, high = np.quantile(resampled, [(1.0 - confidence) / 2.0, (1.0 + confidence) / 2.0])
