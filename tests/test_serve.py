@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import http.client
 import io
 import json
 import os
@@ -124,6 +125,11 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def local_client(app: Any) -> TestClient:
+    """An in-process client addressing the app as a browser on this machine does (``Host: 127.0.0.1``)."""
+    return TestClient(app, base_url="http://127.0.0.1")
+
+
 @pytest.fixture(scope="session")
 def model(run_dir: Path) -> remvae.LoadedModel:
     return remvae.load(run_dir)
@@ -131,7 +137,7 @@ def model(run_dir: Path) -> remvae.LoadedModel:
 
 @pytest.fixture(scope="module")
 def client(model: remvae.LoadedModel) -> TestClient:
-    return TestClient(create_app(model))
+    return local_client(create_app(model))
 
 
 @pytest.fixture(scope="module")
@@ -246,14 +252,14 @@ def test_transfer_redraws_the_image_with_the_caption(client: TestClient, model: 
 
 
 def test_transfer_is_offered_only_by_models_that_have_it(model: remvae.LoadedModel):
-    app = TestClient(create_app(WithoutTransfer(model)))  # type: ignore[arg-type]
+    app = local_client(create_app(WithoutTransfer(model)))  # type: ignore[arg-type]
     assert app.get("/api/info").json()["features"]["transfer"] is False
     assert_refused(app.post("/api/transfer", json={"image": BLANK, "caption": "seven"}), 404, "/api/transfer")
 
 
 @pytest.mark.parametrize("modalities", [("image",), ("text",)])
 def test_single_modality_models_offer_only_what_applies(model: remvae.LoadedModel, modalities: tuple[str, ...]):
-    app = TestClient(create_app(Seen(model, modalities)))  # type: ignore[arg-type]
+    app = local_client(create_app(Seen(model, modalities)))  # type: ignore[arg-type]
     info = app.get("/api/info").json()
     assert info["features"] == {
         "caption_to_images": False, "image_to_caption": False, "interpolate": True, "prior_samples": True,
@@ -335,7 +341,7 @@ def test_every_bound_is_refused_in_one_line_naming_the_field(client, path, body,
 
 
 def test_uploads_over_the_byte_limit_are_refused(model: remvae.LoadedModel):
-    small = TestClient(create_app(model, Limits(max_upload_bytes=2000)))
+    small = local_client(create_app(model, Limits(max_upload_bytes=2000)))
     assert_refused(small.post(IMAGE, json={"image": data_url(noise_png(64))}), 413, "image", "at most 2,000 are allowed")
     assert small.post(IMAGE, json={"image": BLANK}).status_code == 200
 
@@ -345,7 +351,7 @@ def test_request_bodies_over_the_limit_are_refused_before_parsing(model: remvae.
     limits = Limits(max_upload_bytes=2000)
     body = json.dumps({"image": data_url(b"\0" * limits.max_request_bytes)}).encode()
     content = iter([body[i:i + 4096] for i in range(0, len(body), 4096)]) if chunked else body
-    response = TestClient(create_app(model, limits)).post(IMAGE, content=content)
+    response = local_client(create_app(model, limits)).post(IMAGE, content=content)
     assert_refused(response, 413, "body", f"larger than the {limits.max_request_bytes:,} bytes allowed")
 
 
@@ -367,6 +373,31 @@ def test_the_server_listens_on_loopback_by_default(live_server: Any):
     assert host == DEFAULT_HOST == "127.0.0.1"
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/info", timeout=10) as response:
         assert json.load(response)["name"] == "tiny"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost", "LOCALHOST:80", "[::1]:8000"])
+def test_requests_addressed_to_a_loopback_name_are_answered(model: remvae.LoadedModel, host: str):
+    assert TestClient(create_app(model)).get("/api/info", headers={"host": host}).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["attacker.example", "attacker.example:8000", "127.0.0.1.attacker.example",
+                                  "[::2]:8000", ""])
+def test_requests_addressed_to_another_name_are_refused(model: remvae.LoadedModel, host: str):
+    """A DNS-rebinding page reaches 127.0.0.1 under its own name, which the Host header still carries."""
+    response = TestClient(create_app(model)).get("/api/info", headers={"host": host})
+    assert_refused(response, 400, "Host", "is not a name this server answers to")
+    assert TestClient(create_app(model, allowed_hosts=None)).get("/api/info", headers={"host": host}).status_code == 200
+
+
+def test_the_real_server_refuses_a_rebound_name(live_server: Any):
+    port = live_server.servers[0].sockets[0].getsockname()[1]
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/api/info", headers={"Host": f"attacker.example:{port}"})
+        response = connection.getresponse()
+        assert response.status == 400 and json.load(response)["field"] == "Host"
+    finally:
+        connection.close()
 
 
 def test_the_command_defaults_to_loopback_and_reports_bad_runs(tmp_path: Path):

@@ -7,13 +7,15 @@
     POST /api/prior-samples      {"n": 8, "seed": 0, "temperature": 0.0}
     POST /api/transfer           {"image": "data:...", "caption": "..."}   (models with a transfer method)
 
-A feature the model lacks has no route (404). Every refusal is one line of JSON,
+A feature the model lacks has no route (404). By default only requests addressed to 127.0.0.1, localhost or
+[::1] are answered (:mod:`.hostcheck`, against DNS rebinding). Every refusal is one line of JSON,
 ``{"error": "<field>: <what is allowed>", "field": "<field>"}``, with status 400, 404, 413 or 415. The
 page loads nothing from elsewhere, and its Content-Security-Policy forbids it to.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -26,6 +28,7 @@ from starlette.exceptions import HTTPException
 from remvae.model import LoadedModel
 from remvae.serve.actions import Actions
 from remvae.serve.bodylimit import BodyLimit
+from remvae.serve.hostcheck import LOOPBACK_NAMES, HostCheck
 from remvae.serve.limits import BAD_REQUEST, InputError, Limits
 
 STATIC = Path(__file__).with_name("static")
@@ -48,11 +51,19 @@ ROUTES = {
 """Each feature's route; :class:`Actions` answers it with the method of the feature's name."""
 
 
-def create_app(model: LoadedModel, limits: Limits | None = None) -> FastAPI:
-    """The app serving ``model`` within ``limits`` (default :class:`Limits`); no route for a feature it lacks."""
+def create_app(
+    model: LoadedModel, limits: Limits | None = None, allowed_hosts: Iterable[str] | None = LOOPBACK_NAMES
+) -> FastAPI:
+    """The app serving ``model`` within ``limits`` (default :class:`Limits`); no route for a feature it lacks.
+
+    It answers only requests whose ``Host`` names one of ``allowed_hosts`` (any name with ``None``, for a
+    server opened to the network under names it cannot know).
+    """
     actions = Actions(model, limits or Limits())
     app = FastAPI(title="remvae serve", docs_url=None, redoc_url=None)  # the docs pages would load a CDN
     app.add_middleware(BodyLimit, limit=actions.limits.max_request_bytes)
+    if allowed_hosts is not None:
+        app.add_middleware(HostCheck, allowed=allowed_hosts)  # added last, so it runs first
     app.middleware("http")(_security_headers)
     app.add_exception_handler(InputError, _input_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

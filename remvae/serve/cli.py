@@ -17,7 +17,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("run", metavar="RUN", help="trained run folder")
     parser.add_argument(
         "--host", default=DEFAULT_HOST,
-        help="address to listen on (default: %(default)s, this machine only; 0.0.0.0 opens it to the network)",
+        help=("address to listen on (default: %(default)s, this machine only, answering only requests addressed to "
+              "127.0.0.1, localhost or [::1]; 0.0.0.0 opens it to the network under any name)"),
     )
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help="TCP port (default: %(default)s)")
     parser.add_argument("--checkpoint", default="best", help="best (default), last, or a checkpoint's name or path")

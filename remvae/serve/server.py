@@ -10,14 +10,18 @@ from PIL import Image
 from remvae.model import LoadedModel, load
 from remvae.serve import DEFAULT_HOST, DEFAULT_PORT
 from remvae.serve.app import create_app
+from remvae.serve.hostcheck import LOOPBACK_NAMES
 from remvae.serve.limits import Limits
 
 
 def build_server(
     model: LoadedModel, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, limits: Limits | None = None
 ) -> uvicorn.Server:
-    """A uvicorn server for ``model`` (not yet started; ``port=0`` picks a free one when it starts)."""
-    config = uvicorn.Config(create_app(model, limits), host=host, port=port, access_log=False, log_level="info")
+    """A uvicorn server for ``model`` (not yet started; ``port=0`` picks a free one when it starts). Bound to a
+    loopback address it answers only requests addressed to a loopback name; bound elsewhere, any."""
+    allowed = LOOPBACK_NAMES if host.lower() in LOOPBACK_NAMES else None
+    app = create_app(model, limits, allowed_hosts=allowed)
+    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="info")
     return uvicorn.Server(config)
 
 
