@@ -319,15 +319,8 @@ def train_remvae(experiment: Experiment, data: ExperimentData, options: argparse
     prior_seconds, prior = 0.0, "N(0,I)"
     if prior_name is not None:
         started = time.perf_counter()
-        try:
-            fitted, record = fit_learned_prior(loaded.model, loaded.tokenizer, data.train, data.validation,
-                                               prior_name, prior_config or {}, options.seed)
-        except KeyError as error:
-            print(f"  remvae's prior stage failed on {experiment.name} (KeyError {error}: "
-                  "MultimodalModel.aggregate_latents looks up z[first modality] even when the family returns only "
-                  "z['joint']); fitting the same prior to the joint posterior's draws instead", flush=True)
-            fitted, record = fit_joint_prior(loaded.model, loaded.tokenizer, data, prior_name, prior_config or {},
-                                             options.seed)
+        fitted, record = fit_learned_prior(loaded.model, loaded.tokenizer, data.train, data.validation,
+                                           prior_name, prior_config or {}, options.seed)
         prior_seconds = time.perf_counter() - started
         loaded.model.use_prior(fitted)
         size = record.get("chosen_components")
@@ -337,32 +330,6 @@ def train_remvae(experiment: Experiment, data: ExperimentData, options: argparse
           flush=True)
     return Trained("remvae", experiment.model_spec().model, loaded.model, loaded.tokenizer, f"tokens, {text}",
                    result.epochs, trainer.config.batch_size, train_seconds, prior_seconds, prior, selected)
-
-
-def fit_joint_prior(
-    model: Any, tokenizer: Tokenizer, data: ExperimentData, name: str, config: dict[str, Any], seed: int
-) -> tuple[Any, dict[str, Any]]:
-    """:func:`remvae.experiment.fit_learned_prior` with the aggregate posterior read as
-    :meth:`MultimodalModel.aggregate_latents` documents it (``z["joint"]`` where the family has one), for the
-    families on which that method raises (remvae 0.2.0)."""
-    import torch
-
-    from remvae.playground.priors import fit_prior
-    from remvae.playground.trainers.batches import TensorData
-
-    def draws(items: ImageTextDataset, draw_seed: int) -> Any:
-        generator = torch.Generator().manual_seed(draw_seed)
-        table = TensorData.from_dataset(items, model.modalities, tokenizer, model.max_text_length, model.image_shape)
-        model.eval()
-        with torch.no_grad():
-            parts = []
-            for index in torch.arange(table.size).split(500):
-                z = model(table.batch(index), generator=generator).z
-                parts.append(z["joint"] if "joint" in z else z[model.modalities[0]])
-        return torch.cat(parts)
-
-    assert data.validation is not None
-    return fit_prior(name, config, draws(data.train, seed), draws(data.validation, seed + 1), seed)
 
 
 class _Selection:
