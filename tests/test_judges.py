@@ -23,6 +23,7 @@ from remvae.playground.evaluators.judges import (
     search_dirs,
     train_judge,
 )
+from remvae.playground.evaluators.judges.resolve import check_label_order
 from remvae.playground.evaluators.judges.store import SHIPPED_DIR
 from remvae.playground.evaluators.judges.training import judge_accuracy, reader_options
 
@@ -159,6 +160,20 @@ def test_judge_must_match_the_data_labels():
         check_judge(judge, ["t-shirt", *map(str, range(9))], multilabel=False)
     with pytest.raises(JudgeError, match=r"judge 'digits' is single-label but the data has 40 attributes"):
         check_judge(judge, [f"a{i}" for i in range(40)], multilabel=True)
+
+
+def test_a_judge_whose_outputs_are_in_another_class_order_is_refused():
+    """A competent classifier with two outputs swapped is caught on a labelled batch; a correct or a weak one
+    is not (the weak one's own accuracy is what gets recorded)."""
+    names = [str(i) for i in range(10)]
+    labels = torch.arange(10).repeat(20)
+    check_label_order("digits", labels.clone(), labels, names)
+    swapped = labels.clone()
+    swapped[labels == 3], swapped[labels == 8] = 8, 3
+    with pytest.raises(JudgeError, match=r"judge 'digits': its outputs are not in the data's class order \(80% right "
+                                         r"as given, 100% with another order: output 3 looks like '8'"):
+        check_label_order("digits", swapped, labels, names)
+    check_label_order("digits", torch.randint(0, 10, (200,), generator=torch.Generator().manual_seed(0)), labels, names)
 
 
 @pytest.mark.slow

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
 from remvae.core.evaluator import EvaluationContext
@@ -58,6 +57,9 @@ def check_label_order(name: str, predicted: Tensor, labels: Tensor, label_names:
     the best assignment of outputs to classes (Hungarian algorithm on the confusion matrix) must not be a
     competent classifier (>= 50% right) beating the judge's own order by ``margin`` or more. A weak judge,
     whose best assignment is itself poor, is not refused by this check (its own accuracy is recorded)."""
+    # Imported here, not with the module: scipy.optimize takes a third of a second to import.
+    from scipy.optimize import linear_sum_assignment
+
     classes = len(label_names)
     confusion = torch.zeros(classes, classes, dtype=torch.long)
     confusion.index_put_((predicted, labels), torch.ones_like(labels), accumulate=True)
