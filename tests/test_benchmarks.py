@@ -167,6 +167,27 @@ def test_prior_grid_fits_each_candidate_and_judges_it_on_validation(sealed):
         assert verdict == ("met" if numeric(ratio) <= 1.3 else "missed")
 
 
+def test_transfer_grid_measures_each_strength_and_basis_on_validation(sealed):
+    """Every (k, strength) measured without opening the test split; per k the marked strength is the largest whose
+    validation content gap is at most 3 points (or the smallest when none is)."""
+    env, args, run_dir, result = sealed
+    succeeded(result)
+    output = succeeded(benchmark("transfer_grid.py", "--args", str(args), "--run-dir", str(run_dir), "--checkpoint",
+                                 "last", "--directions", "0", "2", "--strengths", "1.0", "0.5", "--limit", "100",
+                                 "--basis-items", "200", env=env))
+    assert "content basis from 200 training captions" in output and "100 transferred" in output
+    assert "test split was opened" not in output
+    header, rows = table(output, "directions k")
+    assert header == ["directions k", "strength", "content gap", "style kept", "chosen", "target", "verdict"]
+    assert [(row[0], row[1]) for row in rows] == [("0", "0.5"), ("0", "1"), ("2", "0.5"), ("2", "1")]
+    for k in ("0", "2"):
+        mine = [row for row in rows if row[0] == k]
+        gaps = [numeric(row[2].removesuffix(" pts")) for row in mine]
+        allowed = [float(row[1]) for row, gap in zip(mine, gaps) if gap <= 3.0]
+        marked = [float(row[1]) for row in mine if len(row) > 4 and row[4] == "yes"]
+        assert marked == [max(allowed) if allowed else 0.5]
+
+
 def test_train_throughput_prints_remvae_beside_the_baseline_and_a_profile(tmp_path):
     profile = tmp_path / "profile.txt"
     no_data = tmp_path / "no-data"  # no MNIST there: the bundled digits stand in

@@ -16,7 +16,7 @@ from remvae.core.distributions import Posterior
 from remvae.core.evaluator import EvaluationContext, EvaluationError
 from remvae.core.registry import EVALUATORS, TRAINERS
 from remvae.core.runfolder import RunFolder
-from remvae.core.transfer import style_latents, transfer_latents
+from remvae.core.transfer import content_basis, style_latents, transfer_latents
 from remvae.modelspec import ModelSpec
 from remvae.playground.evaluators.style import (
     class_statistics,
@@ -44,6 +44,29 @@ def test_transfer_adds_the_images_residual_to_the_new_captions_mean():
     torch.testing.assert_close(style, torch.tensor([[-0.5, -1.0, -1.5], [1.0, 2.0, 3.0]], dtype=torch.float64))
     z = transfer_latents(model, images, source, target, strength=0.5)
     torch.testing.assert_close(z, torch.tensor([[3.75, 7.5, 11.25], [6.5, 13.0, 19.5]], dtype=torch.float64))
+
+
+def test_content_basis_is_the_captions_principal_axes_and_the_projected_style_avoids_them():
+    generator = torch.Generator().manual_seed(0)
+    spread = torch.tensor([5.0, 3.0, 0.1, 0.1], dtype=torch.float64)  # captions vary along the first two axes
+    captions = torch.randn(500, 4, generator=generator, dtype=torch.float64) * spread + 2.0
+    basis = content_basis(captions, 2)
+    torch.testing.assert_close(basis.T @ basis, torch.eye(2, dtype=torch.float64))
+    torch.testing.assert_close(basis.abs()[:2].sum(0), torch.ones(2, dtype=torch.float64), atol=0.02, rtol=0)
+    assert content_basis(captions, 0).shape == (4, 0)
+    with pytest.raises(ValueError, match=r"k must lie in 0\.\.4, got 5"):
+        content_basis(captions, 5)
+
+    model = Table()  # style (-0.5, -1, -1.5) and (1, 2, 3) as in the test above; content along the first axis
+    images = torch.tensor([[[[0.5]]], [[[2.0]]]])
+    source = TextBatch(torch.tensor([[1], [1]]), torch.tensor([1, 1]))
+    target = TextBatch(torch.tensor([[4], [6]]), torch.tensor([1, 1]))
+    axis = torch.tensor([[1.0], [0.0], [0.0]], dtype=torch.float64)
+    z = transfer_latents(model, images, source, target, strength=0.5, content=axis)
+    torch.testing.assert_close(z, torch.tensor([[4.0, 7.5, 11.25], [6.0, 13.0, 19.5]], dtype=torch.float64))
+    empty = torch.zeros(3, 0, dtype=torch.float64)
+    torch.testing.assert_close(transfer_latents(model, images, source, target, 0.5, empty),
+                               transfer_latents(model, images, source, target, 0.5))
 
 
 def test_style_features_measure_slant_and_stroke_thickness():

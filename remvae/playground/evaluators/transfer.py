@@ -130,20 +130,23 @@ class StyleTransfer(Evaluator):
         chosen_on = {str(s): {k: scores[k] for k in ("content_gap", "style_kept")} for s, scores in curve.items()}
         return {"strength": strength, **self.measure(ctx, strength), "validation": chosen_on}
 
-    def measure(self, ctx: EvaluationContext, strength: float) -> dict[str, Any]:
-        """The transfer's scores on ``ctx``'s items at ``strength``."""
+    def measure(self, ctx: EvaluationContext, strength: float, content: Tensor | None = None) -> dict[str, Any]:
+        """The transfer's scores on ``ctx``'s items at ``strength`` (with the style projected off ``content``'s
+        span when given, see :func:`remvae.core.transfer.transfer_latents`)."""
         count = ctx.n if self.config.limit is None else min(self.config.limit, ctx.n)
         sources = torch.randperm(ctx.n, generator=ctx.generator("transfer:sources"))[:count].sort().values
         targets = target_items(ctx, sources)
         text, images = ctx.text(), ctx.items.images[sources]
         latents = [
             transfer_latents(ctx.model, images[index].to(ctx.device).float().div_(255.0),
-                             text[sources[index]].to(ctx.device), text[targets[index]].to(ctx.device), strength).cpu()
+                             text[sources[index]].to(ctx.device), text[targets[index]].to(ctx.device), strength,
+                             None if content is None else content.to(ctx.device)).cpu()
             for index in ctx.slices(count)
         ]
         transferred = decode_images(ctx, torch.cat(latents))
         baseline = decode_images(ctx, text_latents(ctx)[targets])
-        transferred_logits, _ = judged(ctx, f"transfer:{strength}", lambda: transferred)
+        key = f"transfer:{strength}" if content is None else f"transfer:{strength}:{content.shape[1]}"
+        transferred_logits, _ = judged(ctx, key, lambda: transferred)
         baseline_logits, _ = judged(ctx, "transfer:baseline", lambda: baseline)
         ctx.per_item["transferred_features"] = style_features(transferred).float()
         if ctx.items.multilabel:

@@ -1,0 +1,115 @@
+"""Does taking the style off the caption-content subspace let a transfer keep more style? On validation only.
+
+For a trained run, the ``transfer`` evaluator's measurement (remvae's judge, the same seeded source/target pairs)
+is repeated on the reader's **validation** split for every candidate strength s and number k of content
+directions (:func:`remvae.core.transfer.content_basis`: the k leading principal axes of the text posterior means
+of the first ``--basis-items`` training captions; k = 0 is the shipped transfer). Each row gives the content gap
+(text→image's content score minus the transfer's) and the style kept (the evaluator's definitions); for each k,
+the strength the evaluator's rule would choose (the largest whose gap is at most 3 points) is marked, and the
+verdict compares its style kept with issue 17's target (≥ 0.5). Nothing opens the test split.
+
+    python benchmarks/transfer_grid.py --args experiments/mnist_xlstm/args.json --run-dir DIR \\
+        [--directions 0 4 8 16] [--strengths 0.4 0.6 0.8 1.0 1.2 1.5] [--limit 2000] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import common  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+import remvae
+from common import EXIT_BAD_INPUT, Table, load_args, refuse
+from data_root import reader_of
+from remvae.core.checkpoint import CheckpointError
+from remvae.core.data import DataNotFoundError
+from remvae.core.evaluator import EvaluationContext
+from remvae.core.runfolder import RunFolderError
+from remvae.core.transfer import content_basis
+from remvae.experiment import training_data
+from remvae.playground.evaluators.common import text_latents
+from remvae.playground.evaluators.transfer import StyleTransfer, TransferConfig
+
+SCRIPT = "transfer_grid"
+MAX_GAP = 0.03  # the evaluator's rule: a chosen strength gives up at most 3 points of content on validation
+TARGET_KEPT = 0.5  # issue 17: style kept >= 0.5
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--args", type=Path, required=True, help="the experiment's args.json")
+    parser.add_argument("--run-dir", type=Path, required=True, help="its trained run folder")
+    parser.add_argument("--directions", type=int, nargs="+", default=[0, 4, 8, 16],
+                        help="candidate numbers of content directions k (0: the shipped transfer)")
+    parser.add_argument("--strengths", type=float, nargs="+", default=[0.4, 0.6, 0.8, 1.0, 1.2, 1.5])
+    parser.add_argument("--limit", type=int, default=2000, help="validation pairs transferred (default 2000)")
+    parser.add_argument("--basis-items", type=int, default=5000, help="training captions the basis is fitted to")
+    parser.add_argument("--checkpoint", default="best", help="which checkpoint: best (default), last, or a name")
+    parser.add_argument("--threads", type=int, default=1)
+    options = parser.parse_args()
+    if any(k < 0 for k in options.directions) or any(s <= 0 for s in options.strengths):
+        return refuse(SCRIPT, "--directions must be >= 0 and --strengths > 0")
+    if options.limit < 2 or options.basis_items < 2:
+        return refuse(SCRIPT, "--limit and --basis-items must be at least 2")
+    torch.set_num_threads(options.threads)
+    experiment = load_args(SCRIPT, options.args)
+    if experiment is None:
+        return EXIT_BAD_INPUT
+    try:
+        loaded = remvae.load(options.run_dir, checkpoint=options.checkpoint, prior=False)
+    except (RunFolderError, CheckpointError) as error:
+        return refuse(SCRIPT, str(error))
+    reader, config = reader_of(experiment)
+    data = experiment.spec.data
+    try:
+        train, validation = training_data(reader, config, data.train_length, data.validation_length)
+    except DataNotFoundError as error:
+        print(f"{SCRIPT}: {error}; skipped (set REMVAE_DATA to a folder holding the data set)")
+        return 0
+    if validation is None:
+        return refuse(SCRIPT, f"{options.args}: data.validation_length is 0; the benchmark measures on validation")
+    judge = experiment.spec.evaluation.judge
+
+    def context(items: object, split: str, limit: int) -> EvaluationContext:
+        return EvaluationContext(model=loaded.model, tokenizer=loaded.tokenizer, test_set=items, split=split,
+                                 dataset=reader, judge=judge, seed=0, limit=limit)
+
+    largest = max(options.directions)
+    if largest >= min(options.basis_items, len(train), loaded.model.latent_dim):
+        return refuse(SCRIPT, f"--directions {largest} must be below the latent size and the basis items")
+    evaluator = StyleTransfer(TransferConfig(limit=options.limit))
+    with torch.no_grad():
+        captions = text_latents(context(train, "train", options.basis_items))
+        ctx = context(validation, "validation", options.limit)
+        rows = []
+        for k in sorted(set(options.directions)):
+            basis = content_basis(captions, k) if k else None
+            for strength in sorted(set(options.strengths)):
+                scores = evaluator.measure(ctx, strength, basis)
+                rows.append((k, strength, scores["content_gap"], scores["style_kept"]))
+    print(f"{experiment.name}, checkpoint {loaded.checkpoint.name} (step {loaded.identity['step']}): content basis "
+          f"from {len(captions)} training captions; {ctx.n} validation items judged by {judge}, "
+          f"{min(options.limit, ctx.n)} transferred")
+    table = Table([("directions k", 12), ("strength", 8), ("content gap", 11), ("style kept", 10), ("chosen", 6),
+                   ("target", 6), ("verdict", 7)])
+    table.print_header()
+    for k in sorted(set(options.directions)):
+        candidates = [row for row in rows if row[0] == k]
+        allowed = [row for row in candidates if row[2] <= MAX_GAP + 1e-9]
+        chosen = max(allowed, key=lambda row: row[1]) if allowed else min(candidates, key=lambda row: row[1])
+        for row in candidates:
+            mark = row is chosen
+            verdict = ("met" if row[3] >= TARGET_KEPT and row[2] <= MAX_GAP + 1e-9 else "missed") if mark else ""
+            table.print_row(str(k), f"{row[1]:g}", f"{100 * row[2]:.1f} pts", f"{row[3]:.3f}", "yes" if mark else "",
+                            f"{TARGET_KEPT}" if mark else "", verdict)
+    print(f"\nchosen: per k, the largest strength whose validation content gap is at most {100 * MAX_GAP:.0f} points "
+          "(the transfer evaluator's rule)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
