@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import NamedTuple, Sequence, Union
+from typing import Any, NamedTuple, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -355,7 +355,7 @@ class LoadedModel:
     @torch.no_grad()
     def transfer(
         self, images: Tensor, texts: str | Sequence[str], source_texts: str | Sequence[str] | None = None,
-        strength: float | None = None,
+        strength: float | None = None, project: bool = True,
     ) -> Tensor:
         """Each image redrawn with the content of the caption paired with it and the image's own style
         (see :mod:`remvae.core.transfer`): images ``[B, C, H, W]`` in [0, 1].
@@ -363,7 +363,8 @@ class LoadedModel:
         ``texts``: one caption per image (or one for all). ``source_texts``: the images' own captions, which
         say what of each image is content; by default the model's greedy caption of each image. ``strength``:
         how much of the style is kept; by default the strength the run's ``transfer`` evaluation chose on the
-        validation split (``metrics/eval.json``), else 0.5.
+        validation split (``metrics/eval.json``), else 0.5. ``project``: take the style off the content
+        directions that evaluation chose, when it chose any (``False``: the plain residual).
         """
         strength = self.transfer_strength() if strength is None else strength
         if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 < strength < float("inf"):
@@ -374,8 +375,9 @@ class LoadedModel:
             source_texts = self.decode_text(self.model.encode("image", prepared).mean)
         targets, sources = (_per_image(name, value, count) for name, value in (("texts", texts),
                                                                               ("source_texts", source_texts)))
+        basis = self.chosen_content_basis() if project else None
         z = transfer_latents(self.model, prepared, self.prepare_texts(sources), self.prepare_texts(targets),
-                             float(strength))
+                             float(strength), None if basis is None else basis.to(prepared.device))
         return self.decode_image(z)
 
     def transfer_strength(self) -> float:
@@ -383,16 +385,30 @@ class LoadedModel:
         chosen = self.chosen_transfer_strength()
         return DEFAULT_TRANSFER_STRENGTH if chosen is None else chosen
 
-    def chosen_transfer_strength(self) -> float | None:
-        """The style strength the run's ``transfer`` evaluation chose on the validation split (``None``: no such
-        evaluation in ``metrics/eval.json``)."""
+    def _transfer_entry(self) -> dict[str, Any] | None:
+        """The run's ``transfer`` evaluation in ``metrics/eval.json`` (the entry whose config has
+        ``strengths``), if any."""
         try:
             entries = read_json(self.run.evaluation, "evaluation results")["evaluators"]
         except (RunFolderError, KeyError, TypeError):
             return None
-        chosen = [e["metrics"].get("strength") for e in entries.values() if isinstance(e, dict)
-                  and isinstance(e.get("metrics"), dict) and (e.get("config") or {}).get("strengths")]
-        return float(chosen[0]) if chosen and isinstance(chosen[0], (int, float)) else None
+        found = [e for e in entries.values() if isinstance(e, dict) and isinstance(e.get("metrics"), dict)
+                 and (e.get("config") or {}).get("strengths")]
+        return found[0] if found else None
+
+    def chosen_content_basis(self) -> Tensor | None:
+        """The content directions ``[D, k]`` the run's ``transfer`` evaluation chose and stored (``None``: it
+        chose none, or there is no such evaluation)."""
+        entry = self._transfer_entry()
+        basis = ((entry or {}).get("fitted") or {}).get("content_basis")
+        return None if not basis else torch.tensor(basis, dtype=torch.float32)
+
+    def chosen_transfer_strength(self) -> float | None:
+        """The style strength the run's ``transfer`` evaluation chose on the validation split (``None``: no such
+        evaluation in ``metrics/eval.json``)."""
+        entry = self._transfer_entry()
+        chosen = None if entry is None else entry["metrics"].get("strength")
+        return float(chosen) if isinstance(chosen, (int, float)) and not isinstance(chosen, bool) else None
 
     def interpolate(self, a: Endpoint, b: Endpoint, steps: int = 8) -> Samples:
         """``steps`` latents on the straight line from ``a`` to ``b`` (posterior means), decoded to both modalities.

@@ -184,8 +184,9 @@ def test_transfer_grid_measures_each_strength_and_basis_on_validation(sealed):
         mine = [row for row in rows if row[0] == k]
         gaps = [numeric(row[2].removesuffix(" pts")) for row in mine]
         allowed = [float(row[1]) for row, gap in zip(mine, gaps) if gap <= 3.0]
-        marked = [float(row[1]) for row in mine if len(row) > 4 and row[4] == "yes"]
+        marked = [float(row[1]) for row in mine if len(row) > 4 and row[4].startswith("yes")]
         assert marked == [max(allowed) if allowed else 0.5]
+    assert sum(len(row) > 4 and row[4] == "yes, all" for row in rows) == 1
 
 
 def test_train_throughput_prints_remvae_beside_the_baseline_and_a_profile(tmp_path):

@@ -4,6 +4,7 @@ API and CLI around it."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ import remvae
 from remvae import experiment
 from remvae.cli import main
 from remvae.core.distributions import Posterior
-from remvae.core.evaluator import EvaluationContext, EvaluationError
+from remvae.core.evaluator import EvaluationContext, EvaluationError, run_evaluators
 from remvae.core.registry import EVALUATORS, TRAINERS
 from remvae.core.runfolder import RunFolder
 from remvae.core.transfer import content_basis, style_latents, transfer_latents
@@ -100,11 +101,11 @@ def trained(tmp_path_factory):
                           "text_from_image": 60.0}}  # the quickstart's recipe, shorter
     TRAINERS.build("simple", config, model=model, run_dir=run_dir, tokenizer=tokenizer).fit(train, validation)
     test = experiment.test_data("bundled_digits", {"image_size": 28}, 300)
-    return run_dir, validation, test
+    return run_dir, validation, test, train
 
 
 def test_the_evaluator_chooses_the_strength_on_validation_and_measures_it_on_test(trained):
-    run_dir, validation, test = trained
+    run_dir, validation, test, _ = trained
     loaded = remvae.load(run_dir, checkpoint="last")
     context = EvaluationContext(loaded.model, loaded.tokenizer, test, None, validation, dataset="bundled_digits")
     scores = EVALUATORS.build("transfer", {"strengths": [0.25, 0.5, 1.0]}).evaluate(context)
@@ -118,14 +119,56 @@ def test_the_evaluator_chooses_the_strength_on_validation_and_measures_it_on_tes
     assert scores["slant_correlation"] > scores["slant_correlation_baseline"] + 0.3
     assert scores["pairs"] == 300 and set(context.per_item) >= {"transfer_content", "transfer_style_error"}
     bare = EvaluationContext(loaded.model, loaded.tokenizer, test, dataset="bundled_digits")
-    with pytest.raises(EvaluationError, match="choosing the strength needs the validation split"):
+    with pytest.raises(EvaluationError, match=r"choosing the strength \(and k\) needs the validation split"):
         EVALUATORS.build("transfer", {}).evaluate(bare)
     fixed = EVALUATORS.build("transfer", {"strength": 0.5, "limit": 50}).evaluate(bare)
     assert fixed["strength"] == 0.5 and "validation" not in fixed
 
 
+def test_content_directions_are_chosen_on_validation_stored_and_reused_by_the_api(trained, tmp_path):
+    """Per k the largest strength within the content gap, then the k keeping the most style on validation; the
+    chosen basis goes into eval.json and ``LoadedModel.transfer`` projects with it, as measured."""
+    run_dir, validation, test, train = trained
+    loaded = remvae.load(run_dir, checkpoint="last")
+    context = EvaluationContext(loaded.model, loaded.tokenizer, test, train, validation, dataset="bundled_digits")
+    config = {"strengths": [0.5, 1.0], "directions": [4, 0], "limit": 100, "basis_items": 150}
+    scores = EVALUATORS.build("transfer", config).evaluate(context)
+    curve = scores["validation"]
+    assert set(curve) == {"0.5", "1.0", "0.5_k4", "1.0_k4"}
+    per_k = {}
+    for key, row in curve.items():
+        strength, _, k = key.partition("_k")
+        if row["content_gap"] <= 0.03 + 1e-9:
+            per_k[int(k or 0)] = max(per_k.get(int(k or 0), 0.0), float(strength))
+    label = {0: "{}", 4: "{}_k4"}
+    expected = max(per_k.items(), key=lambda kv: (curve[label[kv[0]].format(kv[1])]["style_kept"], -kv[0])) \
+        if per_k else (0, 0.5)
+    assert (scores["content_directions"], scores["strength"]) == expected
+
+    single = EVALUATORS.build("transfer", {**config, "directions": [4]})
+    document = run_evaluators(context, {"transfer": single}, tmp_path / "eval.json")
+    basis = torch.tensor(document["evaluators"]["transfer"]["fitted"]["content_basis"])
+    assert document["evaluators"]["transfer"]["metrics"]["content_directions"] == 4 and basis.shape == (8, 4)
+    torch.testing.assert_close(basis.T @ basis, torch.eye(4), atol=1e-5, rtol=0)
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "metrics" / "eval.json").write_text(json.dumps(document), encoding="utf-8")
+    reloaded = remvae.load(copy, checkpoint="last")
+    torch.testing.assert_close(reloaded.chosen_content_basis(), basis)
+    image, own, new = test.images[:2].float() / 255.0, test.captions[:2], [test.captions[5]] * 2
+    strength = document["evaluators"]["transfer"]["metrics"]["strength"]
+    expected_z = transfer_latents(reloaded.model, image, reloaded.prepare_texts(own), reloaded.prepare_texts(new),
+                                  strength, basis)
+    torch.testing.assert_close(reloaded.transfer(image, new, own), reloaded.decode_image(expected_z))
+    plain_z = transfer_latents(reloaded.model, image, reloaded.prepare_texts(own), reloaded.prepare_texts(new), strength)
+    torch.testing.assert_close(reloaded.transfer(image, new, own, project=False), reloaded.decode_image(plain_z))
+    with pytest.raises(EvaluationError, match="content directions are fitted to training captions"):
+        single.evaluate(EvaluationContext(loaded.model, loaded.tokenizer, test, None, validation,
+                                          dataset="bundled_digits"))
+
+
 def test_the_api_and_the_cli_redraw_an_image_with_a_new_caption(trained, tmp_path, capsys):
-    run_dir, _, test = trained
+    run_dir, _, test, _ = trained
     loaded = remvae.load(run_dir, checkpoint="last")
     image = test.images[:1]
     out = loaded.transfer(image, "a photo of a three", strength=0.5)

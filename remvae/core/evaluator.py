@@ -58,6 +58,8 @@ class EvaluationContext:
         cache: intermediate results shared between evaluators (see :meth:`cached`).
         per_item: what the running evaluator scored per item (``[n]`` correctness, losses, ``[n, F]`` judge
             features), kept beside eval.json for paired tests between runs on the same items.
+        fitted: what the running evaluator fitted on training or validation items that the model's API reuses
+            (the transfer's content basis), stored in eval.json as the evaluator's ``fitted`` (nested lists).
     """
 
     model: LatentModel
@@ -75,6 +77,7 @@ class EvaluationContext:
     judge_info: dict[str, Any] | None = None
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
     per_item: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    fitted: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -185,7 +188,7 @@ def run_evaluators(
     try:
         for name, evaluator in evaluators.items():
             torch.manual_seed(ctx.seed)
-            ctx.per_item = {}
+            ctx.per_item, ctx.fitted = {}, {}
             start = time.perf_counter()
             with torch.no_grad():
                 metrics = evaluator.evaluate(ctx)
@@ -202,6 +205,8 @@ def run_evaluators(
                 "items": sorted(ctx.per_item),
                 "seconds": round(seconds, 3),
             }
+            if ctx.fitted:
+                document["evaluators"][name]["fitted"] = {key: value.tolist() for key, value in ctx.fitted.items()}
             document["remvae_version"] = __version__
             document["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             if items_path is not None:

@@ -160,8 +160,11 @@ def transfer(model: LoadedModel, test_set: ImageTextDataset, order: Tensor, opti
     grid = [model.transfer(image.unsqueeze(0).expand(len(captions), -1, -1, -1), captions, [caption] * len(captions),
                            strength).cpu()
             for image, caption in zip(images, own)]
+    basis = model.chosen_content_basis()
     source = ("the strength chosen on the validation split" if chosen is not None else
               "remvae's default (the run has no transfer evaluation to choose it on the validation split)")
+    if basis is not None:
+        source += f", the style projected off {basis.shape[1]} content directions chosen with it"
     return transfer_figure(images, captions, grid, strength, source)
 
 

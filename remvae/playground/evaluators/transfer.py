@@ -5,7 +5,10 @@ Each evaluated test image x (with its own caption) is paired with the caption c 
 seeded draw: for class-labelled data, a caption of a different class. The transferred image t = transfer(x, c) is
 compared with plain text->image from c (which keeps no style) as the baseline. The strength s of the kept style is
 chosen on the validation split (the largest of a grid whose content gap there is <= 3 points), then measured once
-on the evaluated (test) items.
+on the evaluated (test) items. With candidate numbers k of content directions (``directions``), the style is
+projected off the k leading principal axes of the training captions' latents, s is chosen so for each k, and the
+k whose choice keeps the most style on validation is taken; its basis is stored with the results (``fitted``), so
+``remvae.load(run).transfer`` redraws images as they were measured.
 
 Class-labelled data (MNIST, Fashion-MNIST), the style being (slant, thickness) from image moments
 (:mod:`.style`), expressed as deviations from the class's mean in units of the class's std (the class statistics
@@ -28,13 +31,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import Tensor
 
 from remvae.core.config import ComponentConfig
 from remvae.core.evaluator import EvaluationContext, EvaluationError, Evaluator
 from remvae.core.registry import EVALUATORS
-from remvae.core.transfer import transfer_latents
+from remvae.core.transfer import content_basis, transfer_latents
 from remvae.playground.evaluators.common import (
     decode_images,
     judged,
@@ -61,6 +64,20 @@ class TransferConfig(ComponentConfig):
     )
     strengths: list[float] = Field(default_factory=lambda: [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0], min_length=1)
     max_content_gap: float = Field(0.03, ge=0, description="the largest content gap a chosen strength may have")
+    directions: list[int] = Field(
+        default_factory=lambda: [0], min_length=1,
+        description="candidate numbers k of content directions the style is projected off before it is added "
+        "(0: none; see remvae.core.transfer); with several, k is chosen on the validation split with the strength",
+    )
+    basis_items: int = Field(5000, ge=2, description="training captions whose latents' principal axes are the "
+                             "content directions")
+
+    @field_validator("directions")
+    @classmethod
+    def _distinct_directions(cls, value: list[int]) -> list[int]:
+        if any(k < 0 for k in value) or len(set(value)) != len(value):
+            raise ValueError(f"directions must be distinct integers >= 0, got {value}")
+        return sorted(value)
 
 
 def target_items(ctx: EvaluationContext, sources: Tensor) -> Tensor:
@@ -104,8 +121,12 @@ class StyleTransfer(Evaluator):
         unnamed_agreement: CelebA: share of the attributes the new caption does not name on which the judge
             agrees between the transferred and the source image.
         unnamed_agreement_baseline: CelebA: the same for plain text->image.
+        content_directions: the number k of content directions the style was projected off (chosen on the
+            validation split with the strength when several are candidates); written only when `directions` is
+            not [0].
         validation.<strength>.{content_gap,style_kept}: those scores on the validation split at each candidate
-            strength, from which the strength was chosen.
+            strength (followed by _k<k> when the style was projected off k content directions), from which the
+            strength and k were chosen.
     """
 
     uses_judge = True
@@ -115,20 +136,64 @@ class StyleTransfer(Evaluator):
 
     @torch.no_grad()
     def evaluate(self, ctx: EvaluationContext) -> dict[str, Any]:
-        if self.config.strength is not None:
-            return {"strength": self.config.strength, **self.measure(ctx, self.config.strength)}
+        bases = self.content_bases(ctx)
+        strengths = sorted(self.config.strengths) if self.config.strength is None else [self.config.strength]
+        if len(bases) == 1 and len(strengths) == 1:
+            (k, basis), strength = next(iter(bases.items())), strengths[0]
+            return {"strength": strength, **self._directions(ctx, k, basis), **self.measure(ctx, strength, basis)}
         if ctx.validation_set is None:
-            raise EvaluationError("transfer: choosing the strength needs the validation split (or give `strength`)")
+            raise EvaluationError("transfer: choosing the strength (and k) needs the validation split (or give "
+                                  "`strength` and one of `directions`)")
         validation = EvaluationContext(
             ctx.model, ctx.tokenizer, ctx.validation_set, split="validation", dataset=ctx.dataset, judge=ctx.judge,
             device=ctx.device, seed=ctx.seed, batch_size=ctx.batch_size, limit=self.config.limit,
         )
-        curve = {s: self.measure(validation, s) for s in sorted(self.config.strengths)}
-        allowed = [s for s, scores in curve.items() if scores["content_gap"] <= self.config.max_content_gap + 1e-9]
-        strength = max(allowed) if allowed else min(curve)
+        curve = {(k, s): self.measure(validation, s, basis) for k, basis in bases.items() for s in strengths}
+        k, strength = self.choose(curve)
         ctx.per_item.clear()
-        chosen_on = {str(s): {k: scores[k] for k in ("content_gap", "style_kept")} for s, scores in curve.items()}
-        return {"strength": strength, **self.measure(ctx, strength), "validation": chosen_on}
+        chosen_on = {(str(s) if j == 0 else f"{s}_k{j}"): {key: scores[key] for key in ("content_gap", "style_kept")}
+                     for (j, s), scores in curve.items()}
+        return {"strength": strength, **self._directions(ctx, k, bases[k]), **self.measure(ctx, strength, bases[k]),
+                "validation": chosen_on}
+
+    def choose(self, curve: dict[tuple[int, float], dict[str, Any]]) -> tuple[int, float]:
+        """(k, s) from validation scores: for each k the largest strength whose content gap is at most
+        ``max_content_gap``; among those, the k keeping the most style. With none allowed, the smallest k and
+        strength."""
+        allowed = [key for key, scores in curve.items() if scores["content_gap"] <= self.config.max_content_gap + 1e-9]
+        per_k = {k: max(s for j, s in allowed if j == k) for k in {k for k, _ in allowed}}
+        if not per_k:
+            return min(curve)
+        def kept(key: tuple[int, float]) -> float:
+            value = curve[key]["style_kept"]
+            return value if value == value else float("-inf")  # NaN (CelebA, a baseline agreeing everywhere)
+
+        return max(per_k.items(), key=lambda item: (kept(item), -item[0]))
+
+    def content_bases(self, ctx: EvaluationContext) -> dict[int, Tensor | None]:
+        """U (``[D, k]``) for each candidate k, fitted to the text posterior means of the first ``basis_items``
+        training captions; ``None`` for k = 0."""
+        if self.config.directions == [0]:
+            return {0: None}
+        if ctx.train_set is None:
+            raise EvaluationError("transfer: content directions are fitted to training captions; the evaluation "
+                                  "has no training split (or use directions [0])")
+        train = EvaluationContext(ctx.model, ctx.tokenizer, ctx.train_set, split="train", dataset=ctx.dataset,
+                                  device=ctx.device, seed=ctx.seed, batch_size=ctx.batch_size,
+                                  limit=self.config.basis_items)
+        captions = text_latents(train).float()
+        if max(self.config.directions) > min(captions.shape):
+            raise EvaluationError(f"transfer: directions {max(self.config.directions)} exceeds what "
+                                  f"{len(captions)} captions in a {captions.shape[1]}-d latent space can span")
+        return {k: content_basis(captions, k) if k else None for k in self.config.directions}
+
+    def _directions(self, ctx: EvaluationContext, k: int, basis: Tensor | None) -> dict[str, Any]:
+        """The chosen k among the metrics, its basis among what the model's API reuses (``ctx.fitted``)."""
+        if self.config.directions == [0]:
+            return {}
+        if basis is not None:
+            ctx.fitted["content_basis"] = basis.cpu()
+        return {"content_directions": k}
 
     def measure(self, ctx: EvaluationContext, strength: float, content: Tensor | None = None) -> dict[str, Any]:
         """The transfer's scores on ``ctx``'s items at ``strength`` (with the style projected off ``content``'s
