@@ -95,7 +95,7 @@ def test_a_longer_run_continues_where_its_schedules_allow(tmp_path, capsys):
     assert "the learning-rate schedule (onecycle) depends on the run's length" in capsys.readouterr().err
 
 
-def test_a_run_stopped_after_training_goes_on_from_there_and_evaluation_changes_redo_only_the_evaluation(
+def test_a_run_stopped_after_training_goes_on_from_there_and_evaluation_changes_redo_only_what_follows_training(
         tmp_path, capsys):
     path = write_args(tmp_path / "run")
     assert main(["run", str(path), "--quiet", "--until", "train"]) == 0
@@ -111,6 +111,7 @@ def test_a_run_stopped_after_training_goes_on_from_there_and_evaluation_changes_
     assert main(["run", str(path), "--quiet"]) == 0
     said = capsys.readouterr().out
     assert "train: complete" in said and "eval: running" in said and "report: running" in said
+    assert "visualize: running" in said  # figures follow the evaluation's choices (the transfer strength)
     assert (path.parent / "checkpoints" / "last" / "model.safetensors").stat().st_mtime_ns == weights
     assert "latent" in json.loads((path.parent / "metrics" / "eval.json").read_text())["evaluators"]
 

@@ -113,8 +113,10 @@ def completion(stage: str, experiment: Experiment) -> str | None:
     if stage == "prior":
         return prior_done(run, experiment, model)
     if stage == "visualize":
-        figures = _json(run.figure_manifest)
-        done = isinstance(figures, dict) and figures.get("checkpoint") == model
+        # Drawn after the latest evaluation too: the transfer figure uses what the evaluation chose.
+        figures, drawn, evaluated = _json(run.figure_manifest), _mtime(run.figure_manifest), _mtime(run.evaluation)
+        done = isinstance(figures, dict) and figures.get("checkpoint") == model and (
+            evaluated is None or (drawn is not None and drawn >= evaluated))
         return "figures are up to date" if done else None
     if stage == "eval":
         document = _json(run.evaluation)
