@@ -109,6 +109,7 @@ COLUMNS = {
     ),
     "transfer": (
         Column("strength (chosen on validation)", metric("transfer", "strength"), False),
+        Column("content directions (chosen on validation)", metric("transfer", "content_directions"), False),
         Column("content accuracy", metric("transfer", "transfer_content_accuracy")),
         Column("text→image accuracy", metric("transfer", "text_to_image_accuracy")),
         Column("content gap", metric("transfer", "content_gap")),
