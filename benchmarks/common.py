@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from remvae.core.data import ImageTextDataset
     from remvae.core.model import LatentModel
     from remvae.core.runfolder import RunFolder
+    from remvae.model import LoadedModel
     from remvae.playground.trainers.loop import LoopTrainer
     from remvae.text.tokenizer import Tokenizer
 
@@ -79,6 +80,47 @@ def load_args(script: str, path: Path) -> Experiment | None:
         for line in str(error).splitlines():
             print(f"{script}: {line}")
         return None
+
+
+@dataclass
+class TrainedRun:
+    """A trained run opened for a validation-only benchmark: its experiment, the loaded model, the reader's name and
+    the training and validation splits."""
+
+    experiment: Experiment
+    loaded: LoadedModel
+    reader: str
+    train: ImageTextDataset
+    validation: ImageTextDataset
+
+
+def open_trained_run(script: str, args: Path, run_dir: Path, checkpoint: str) -> TrainedRun | int:
+    """``run_dir`` (trained from ``args``) loaded at ``checkpoint`` without its prior, with the experiment's splits;
+    or the exit status after printing why not: bad input (2), or the data set not found (0, skipped)."""
+    import remvae
+    from data_root import reader_of
+    from remvae.core.checkpoint import CheckpointError
+    from remvae.core.data import DataNotFoundError
+    from remvae.core.runfolder import RunFolderError
+    from remvae.experiment import training_data
+
+    experiment = load_args(script, args)
+    if experiment is None:
+        return EXIT_BAD_INPUT
+    try:
+        loaded = remvae.load(run_dir, checkpoint=checkpoint, prior=False)
+    except (RunFolderError, CheckpointError) as error:
+        return refuse(script, str(error))
+    reader, config = reader_of(experiment)
+    data = experiment.spec.data
+    try:
+        train, validation = training_data(reader, config, data.train_length, data.validation_length)
+    except DataNotFoundError as error:
+        print(f"{script}: {error}; skipped (set REMVAE_DATA to a folder holding the data set)")
+        return 0
+    if validation is None:
+        return refuse(script, f"{args}: data.validation_length is 0; the benchmark measures on validation")
+    return TrainedRun(experiment, loaded, reader, train, validation)
 
 
 def shipped(name: str) -> Path:

@@ -24,14 +24,10 @@ from pathlib import Path
 
 import torch
 
-import remvae
-from common import EXIT_BAD_INPUT, Table, load_args, refuse
-from data_root import reader_of
-from remvae.core.checkpoint import CheckpointError
-from remvae.core.data import DataNotFoundError
+from common import Table, open_trained_run, refuse
 from remvae.core.evaluator import EvaluationContext
-from remvae.core.runfolder import RunFolder, RunFolderError
-from remvae.experiment import prior_latents, training_data
+from remvae.core.runfolder import RunFolder
+from remvae.experiment import prior_latents
 from remvae.playground.evaluators.common import judged_generated, judged_real
 from remvae.playground.evaluators.fid import frechet_distance
 from remvae.playground.priors.common import mean_log_prob
@@ -57,22 +53,11 @@ def main() -> int:
     if not options.components and not options.flow:
         return refuse(SCRIPT, "nothing to fit: give --components K... or --flow")
     torch.set_num_threads(options.threads)
-    experiment = load_args(SCRIPT, options.args)
-    if experiment is None:
-        return EXIT_BAD_INPUT
-    try:
-        loaded = remvae.load(options.run_dir, checkpoint=options.checkpoint, prior=False)
-    except (RunFolderError, CheckpointError) as error:
-        return refuse(SCRIPT, str(error))
-    reader, config = reader_of(experiment)
-    data = experiment.spec.data
-    try:
-        train, validation = training_data(reader, config, data.train_length, data.validation_length)
-    except DataNotFoundError as error:
-        print(f"{SCRIPT}: {error}; skipped (set REMVAE_DATA to a folder holding the data set)")
-        return 0
-    if validation is None:
-        return refuse(SCRIPT, f"{options.args}: data.validation_length is 0; the benchmark measures on validation")
+    trained = open_trained_run(SCRIPT, options.args, options.run_dir, options.checkpoint)
+    if isinstance(trained, int):
+        return trained
+    experiment, loaded, reader = trained.experiment, trained.loaded, trained.reader
+    train, validation = trained.train, trained.validation
     name, prior_config = experiment.component("prior")
     settings = GMMPriorConfig.model_validate(prior_config if name == "gmm" else {})
     flow_settings = FlowPriorConfig.model_validate(prior_config if name == "maf" else {})
