@@ -22,7 +22,7 @@ from remvae.playground.evaluators.fid import frechet_distance as evaluator_frech
 from remvae.report import compare, default_output, write_report
 from remvae.report.figures import CurveSet, curves_figure
 from remvae.report.paired import paired_tests
-from remvae.report.statistics import paired_bootstrap
+from remvae.report.statistics import paired_bootstrap, paired_frechet_bootstrap
 from remvae.report.subject import Subject
 
 RESAMPLES = 200
@@ -139,9 +139,9 @@ def test_counted_rows_give_the_moments_and_fid_of_the_repeated_rows() -> None:
     assert counted == pytest.approx(frechet_distance(real[repeated], fake[repeated]), rel=1e-9)
 
 
-def test_weighted_bootstrap_of_fid_resamples_exactly_as_the_gathering_one() -> None:
-    """remvae compare's FID bootstrap passes counts instead of gathered rows; same seed, same resamples, so
-    the same difference, interval and p-value as gathering the rows."""
+def test_weighted_and_shared_bootstraps_of_fid_resample_exactly_as_the_gathering_one() -> None:
+    """remvae compare's FID bootstraps count rows instead of gathering them and share the real moments between
+    sets; same seed, same resamples, so the same difference, interval and p-value as gathering the rows."""
     generator = np.random.default_rng(2)
     real = generator.normal(size=(300, 8))
     a = np.concatenate([real, real * 0.9 + generator.normal(0, 0.3, size=(300, 8))], axis=1)
@@ -155,9 +155,14 @@ def test_weighted_bootstrap_of_fid_resamples_exactly_as_the_gathering_one() -> N
 
     plain = paired_bootstrap(gathered, a, b, n_resamples=200, seed=3)
     weighted = paired_bootstrap(counted, a, b, n_resamples=200, seed=3, weighted=True)
-    assert weighted.difference == pytest.approx(plain.difference, rel=1e-9)
-    assert (weighted.low, weighted.high) == pytest.approx((plain.low, plain.high), rel=1e-9)
-    assert weighted.p_value == plain.p_value and plain.p_value < 0.05
+    shared = paired_frechet_bootstrap(real, {"fid": (a[:, 8:], b[:, 8:]), "swapped": (b[:, 8:], a[:, 8:])},
+                                      n_resamples=200, seed=3)
+    for result in (weighted, shared["fid"]):
+        assert result.difference == pytest.approx(plain.difference, rel=1e-9)
+        assert (result.low, result.high) == pytest.approx((plain.low, plain.high), rel=1e-9)
+        assert result.p_value == plain.p_value and plain.p_value < 0.05
+    assert shared["swapped"].difference == pytest.approx(-plain.difference, rel=1e-9)
+    assert (shared["swapped"].low, shared["swapped"].high) == pytest.approx((-plain.high, -plain.low), rel=1e-9)
 
 
 def test_curves_of_several_runs_stay_distinguishable() -> None:

@@ -53,10 +53,18 @@ def gaussian_moments(features: np.ndarray, counts: np.ndarray | None = None) -> 
     return mean, covariance
 
 
-def frechet_from_moments(mean_x: np.ndarray, cov_x: np.ndarray, mean_y: np.ndarray, cov_y: np.ndarray) -> float:
-    """FID between two Gaussians given by their means ``[F]`` and covariances ``[F, F]``."""
-    values, vectors = np.linalg.eigh(cov_x)
-    root = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+def covariance_root(covariance: np.ndarray) -> np.ndarray:
+    """The symmetric square root ``[F, F]`` of a covariance (negative rounding-error eigenvalues taken as 0)."""
+    values, vectors = np.linalg.eigh(covariance)
+    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+
+
+def frechet_from_moments(
+    mean_x: np.ndarray, cov_x: np.ndarray, mean_y: np.ndarray, cov_y: np.ndarray, root_x: np.ndarray | None = None
+) -> float:
+    """FID between two Gaussians given by their means ``[F]`` and covariances ``[F, F]`` (``root_x``: the square
+    root of ``cov_x`` when already known, see :func:`covariance_root`)."""
+    root = covariance_root(cov_x) if root_x is None else root_x
     middle = root @ cov_y @ root
     trace_sqrt = float(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0.0, None)).sum())
     distance = float(np.square(mean_x - mean_y).sum()) + float(np.trace(cov_x) + np.trace(cov_y)) - 2.0 * trace_sqrt

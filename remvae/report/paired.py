@@ -26,7 +26,13 @@ from threadpoolctl import threadpool_limits
 
 from remvae.core.frechet import frechet_from_moments, gaussian_moments
 from remvae.report.runfolder import RunFiles
-from remvae.report.statistics import PairedTest, holm, mcnemar, paired_bootstrap
+from remvae.report.statistics import (
+    PairedTest,
+    holm,
+    mcnemar,
+    paired_bootstrap,
+    paired_frechet_bootstrap,
+)
 from remvae.report.subject import Subject
 
 NOT_TEST_ITEMS = ("joint_coherence",)
@@ -41,7 +47,8 @@ class Candidate:
     """A metric that per-item scores can test: how to stack one run's items and the statistic over them."""
 
     metric: str  # "<key>.<metric>" as in the metrics table
-    kind: str  # "item": a per-item score named like its metric (McNemar when boolean); "bootstrap": a statistic
+    kind: str  # "item": a per-item score named like its metric (McNemar when boolean); "bootstrap": a statistic;
+    # "fid": rows of [real features | generated features], bootstrapped with the other FIDs on the same real features
     stack: Callable[[Items], np.ndarray]
     statistic: Statistic | None = None
 
@@ -66,7 +73,7 @@ def candidates(key: str, names: Sequence[str], metrics: Sequence[str]) -> list[C
         if name.endswith("_features") and name != "real_features" and "real_features" in present:
             fid = name.removesuffix("_features") + "_fid"
             if fid in metrics:
-                found.append(Candidate(f"{key}.{fid}", "bootstrap", _pair(f"{key}/real_features", f"{key}/{name}"),
+                found.append(Candidate(f"{key}.{fid}", "fid", _pair(f"{key}/real_features", f"{key}/{name}"),
                                        _frechet))
         if name.endswith("_nll") and name != "original_nll" and name.removesuffix("_nll") + "_tokens" in present:
             caption_set = name.removesuffix("_nll")
@@ -153,6 +160,7 @@ def paired_tests(run: Subject, first: Subject, n_resamples: int = 1000,
     if not pairs:
         return [PairedRow("every metric", None, pooled)], ""
     rows: list[PairedRow] = []
+    fids: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     keys = [key for key in run.metric_names() if key in first.metric_names()]
     for key in keys:
         names = sorted({name.split("/", 1)[1] for a, _ in pairs for name in a.items() if name.startswith(f"{key}/")})
@@ -168,10 +176,40 @@ def paired_tests(run: Subject, first: Subject, n_resamples: int = 1000,
                 continue
             a = np.concatenate([candidate.stack(x.items()) for x, _ in pairs])
             b = np.concatenate([candidate.stack(y.items()) for _, y in pairs])
-            rows.append(PairedRow(candidate.metric, run_test(candidate, a, b, n_resamples), ""))
+            if candidate.kind == "fid":
+                fids[candidate.metric] = (a, b)
+                rows.append(PairedRow(candidate.metric, None, ""))  # tested below, with the others on its real features
+            else:
+                rows.append(PairedRow(candidate.metric, run_test(candidate, a, b, n_resamples), ""))
+    fid_tests = frechet_tests(fids, n_resamples)
+    rows = [PairedRow(row.metric, fid_tests[row.metric], "") if row.metric in fid_tests else row for row in rows]
     tested = {row.metric: row.result.p_value for row in rows if row.result is not None}
     verdict = holm(tested, alpha) if tested else {}
     return [PairedRow(row.metric, row.result, row.note, verdict.get(row.metric, False)) for row in rows], pooled
+
+
+def frechet_tests(stacked: Mapping[str, tuple[np.ndarray, np.ndarray]], n_resamples: int) -> dict[str, PairedTest]:
+    """Paired bootstraps of FID metrics from ``[real | generated]`` rows of both runs. Metrics whose real half is
+    the same in both runs and in each other (the same test images under the same judge) are bootstrapped
+    together, sharing each resample's real moments; any other falls back to its own bootstrap."""
+    groups: list[tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]] = []
+    results: dict[str, PairedTest] = {}
+    for metric, (a, b) in stacked.items():
+        width = a.shape[1] // 2
+        real, fake_a, fake_b = a[:, :width], a[:, width:], b[:, width:]
+        if a.shape != b.shape or not np.array_equal(real, b[:, :width]):
+            with threadpool_limits(1):
+                results[metric] = paired_bootstrap(_frechet, a, b, n_resamples=n_resamples, weighted=True)
+            continue
+        group = next((sets for shared, sets in groups if shared.shape == real.shape and np.array_equal(shared, real)),
+                     None)
+        if group is None:
+            groups.append((real, group := {}))
+        group[metric] = (fake_a, fake_b)
+    with threadpool_limits(1):  # small matrices: one BLAS thread is several times faster on a busy machine
+        for real, sets in groups:
+            results.update(paired_frechet_bootstrap(real, sets, n_resamples=n_resamples))
+    return results
 
 
 def run_test(candidate: Candidate, a: np.ndarray, b: np.ndarray, n_resamples: int) -> PairedTest:

@@ -6,11 +6,13 @@ with paired tests, which use the item-by-item pairing instead of throwing it awa
 
 * :func:`mcnemar` on per-item correctness, for accuracies;
 * :func:`paired_bootstrap` on per-item values or features, for FID, perplexity and anything else
-  computed from a set of items;
+  computed from a set of items (:func:`paired_frechet_bootstrap`: the same for several FIDs against one set
+  of real features, sharing the work);
 * :func:`holm` when several differences are judged at once.
 
 Per-item correctness is stored in JSON with :func:`pack_correct` / :func:`unpack_correct` (bits,
-base64; no pickle). Everything here is a pure function of its arguments (numpy and scipy only).
+base64; no pickle). Everything here is a pure function of its arguments (numpy, scipy and remvae's Fréchet
+distance).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from remvae.core.frechet import covariance_root, frechet_from_moments, gaussian_moments
+
 __all__ = [
     "Interval",
     "PairedTest",
@@ -32,6 +36,7 @@ __all__ = [
     "mcnemar",
     "pack_correct",
     "paired_bootstrap",
+    "paired_frechet_bootstrap",
     "seed_interval",
     "unpack_correct",
 ]
@@ -345,14 +350,71 @@ def paired_bootstrap(
     observed = difference(None)
     rng = np.random.default_rng(seed)
     resampled = np.array([difference(rng.integers(0, n, size=n)) for _ in range(n_resamples)])
+    return _bootstrap_test(observed, resampled, n, confidence)
+
+
+def paired_frechet_bootstrap(
+    real: ArrayLike,
+    generated: Mapping[str, tuple[ArrayLike, ArrayLike]],
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, PairedTest]:
+    r""":func:`paired_bootstrap` of :math:`\mathrm{FID}(r, a) - \mathrm{FID}(r, b)` for several generated sets
+    at once, each ``(a, b)`` ``[n, F]`` pair judged against the same real features ``r`` ``[n, F]`` (item i of
+    every array is test item i).
+
+    The resamples are :func:`paired_bootstrap`'s (the same ``seed`` draws the same items), so each result equals
+    what that function gives for the set's ``[r | a]`` and ``[r | b]`` rows; here each resample's real moments
+    and the square root of their covariance are computed once for every set and both experiments, and repeated
+    items are counted rather than copied.
+    """
+    _check_confidence(confidence)
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
+    features = np.asarray(real, dtype=np.float64)
+    sets = {name: (np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+            for name, (a, b) in generated.items()}
+    n = len(features)
+    for name, (a, b) in sets.items():
+        if a.shape != features.shape or b.shape != features.shape:
+            raise ValueError(f"{name}: generated features {a.shape} and {b.shape} do not match the real {features.shape}")
+
+    def differences(index: np.ndarray | None) -> dict[str, float]:
+        if index is None:
+            drawn, counts = slice(None), np.ones(n)
+        else:
+            counted = np.bincount(index, minlength=n)
+            drawn = np.flatnonzero(counted)
+            counts = counted[drawn]
+        mean, covariance = gaussian_moments(features[drawn], counts)
+        root = covariance_root(covariance)
+        values = {}
+        for name, (a, b) in sets.items():
+            value = (frechet_from_moments(mean, covariance, *gaussian_moments(a[drawn], counts), root)
+                     - frechet_from_moments(mean, covariance, *gaussian_moments(b[drawn], counts), root))
+            if not math.isfinite(value):
+                raise ValueError(f"{name}: the Fréchet distance gave a non-finite difference ({value})")
+            values[name] = value
+        return values
+
+    observed = differences(None)
+    rng = np.random.default_rng(seed)
+    draws = [differences(rng.integers(0, n, size=n)) for _ in range(n_resamples)]
+    return {name: _bootstrap_test(observed[name], np.array([d[name] for d in draws]), n, confidence)
+            for name in sets}
+
+
+def _bootstrap_test(observed: float, resampled: np.ndarray, n: int, confidence: float) -> PairedTest:
+    """The percentile interval and two-sided p-value of :func:`paired_bootstrap` from its resampled differences."""
     low, high = np.quantile(resampled, [(1.0 - confidence) / 2.0, (1.0 + confidence) / 2.0])
     if observed > 0:
         other_side = int(np.count_nonzero(resampled <= 0))
     elif observed < 0:
         other_side = int(np.count_nonzero(resampled >= 0))
     else:
-        other_side = n_resamples
-    p_value = min(1.0, 2.0 * (1 + other_side) / (n_resamples + 1))
+        other_side = len(resampled)
+    p_value = min(1.0, 2.0 * (1 + other_side) / (len(resampled) + 1))
     return PairedTest(
         test="paired bootstrap",
         difference=observed,
