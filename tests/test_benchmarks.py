@@ -189,6 +189,19 @@ def test_transfer_grid_measures_each_strength_and_basis_on_validation(sealed):
     assert sum(len(row) > 4 and row[4] == "yes, all" for row in rows) == 1
 
 
+def test_compare_speed_times_both_bootstraps_and_checks_they_agree():
+    output = succeeded(benchmark("compare_speed.py", "--items", "400", "--features", "8", "--sets", "2",
+                                 "--resamples", "3"))
+    assert "2 FIDs of 400 pooled pairs x 8 features, 3 resamples" in output and "same intervals: yes" in output
+    header, rows = table(output, "bootstrap")
+    assert header == ["bootstrap", "seconds", "s / resample", "speed-up", "target", "verdict"]
+    assert [row[0] for row in rows] == ["per metric", "shared"]
+    shared = rows[1]
+    assert numeric(shared[3]) > 0 and shared[5] == ("met" if numeric(shared[3]) >= 2 else "missed")
+    refused = benchmark("compare_speed.py", "--items", "1")
+    assert refused.returncode == 2 and refused.stdout.startswith("compare_speed: --items must be at least 2")
+
+
 def test_train_throughput_prints_remvae_beside_the_baseline_and_a_profile(tmp_path):
     profile = tmp_path / "profile.txt"
     no_data = tmp_path / "no-data"  # no MNIST there: the bundled digits stand in
