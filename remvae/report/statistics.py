@@ -340,9 +340,8 @@ def paired_bootstrap(
             ones = np.ones(n, dtype=np.int64)
             value = float(statistic(x, ones)) - float(statistic(y, ones))
         else:
-            counts = np.bincount(index, minlength=n)
-            drawn = np.flatnonzero(counts)
-            value = float(statistic(x[drawn], counts[drawn])) - float(statistic(y[drawn], counts[drawn]))
+            drawn, counts = _drawn_counts(index, n)
+            value = float(statistic(x[drawn], counts)) - float(statistic(y[drawn], counts))
         if not math.isfinite(value):
             raise ValueError(f"the statistic gave a non-finite difference ({value})")
         return value
@@ -381,12 +380,7 @@ def paired_frechet_bootstrap(
             raise ValueError(f"{name}: generated features {a.shape} and {b.shape} do not match the real {features.shape}")
 
     def differences(index: np.ndarray | None) -> dict[str, float]:
-        if index is None:
-            drawn, counts = slice(None), np.ones(n)
-        else:
-            counted = np.bincount(index, minlength=n)
-            drawn = np.flatnonzero(counted)
-            counts = counted[drawn]
+        drawn, counts = (slice(None), np.ones(n)) if index is None else _drawn_counts(index, n)
         mean, covariance = gaussian_moments(features[drawn], counts)
         root = covariance_root(covariance)
         values = {}
@@ -403,6 +397,13 @@ def paired_frechet_bootstrap(
     draws = [differences(rng.integers(0, n, size=n)) for _ in range(n_resamples)]
     return {name: _bootstrap_test(observed[name], np.array([d[name] for d in draws]), n, confidence)
             for name in sets}
+
+
+def _drawn_counts(index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The items a resample ``index`` (draws from 0..n-1) drew at least once, and how many times each."""
+    counted = np.bincount(index, minlength=n)
+    drawn = np.flatnonzero(counted)
+    return drawn, counted[drawn]
 
 
 def _bootstrap_test(observed: float, resampled: np.ndarray, n: int, confidence: float) -> PairedTest:

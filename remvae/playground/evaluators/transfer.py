@@ -164,6 +164,7 @@ class StyleTransfer(Evaluator):
         per_k = {k: max(s for j, s in allowed if j == k) for k in {k for k, _ in allowed}}
         if not per_k:
             return min(curve)
+
         def kept(key: tuple[int, float]) -> float:
             value = curve[key]["style_kept"]
             return value if value == value else float("-inf")  # NaN (CelebA, a baseline agreeing everywhere)
