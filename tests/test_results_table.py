@@ -46,3 +46,19 @@ def test_a_run_without_evaluations_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match="no metrics/eval.json"):
         results_table.main([str(tmp_path / "empty")])
+
+
+def test_celeba_rows_set_joint_coherence_beside_the_same_share_for_text_to_image(tmp_path, capsys):
+    for seed, (joint, recall) in enumerate([(0.58, 0.62), (0.60, 0.61), (0.56, 0.63)]):
+        metrics = tmp_path / "celeba_gru" / "seeds" / f"seed-{seed}" / "metrics"
+        metrics.mkdir(parents=True)
+        entry = {"split": "test", "n": 1000, "judge": JUDGE,
+                 "metrics": {"joint_coherence": joint, "text_to_image_recall_micro": recall}}
+        (metrics / "eval.json").write_text(json.dumps({"evaluators": {"cross_modal": entry}}), encoding="utf-8")
+    assert results_table.main([str(tmp_path / "celeba_gru"), "--columns", "celeba"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    row = dict(zip(header, (cell.strip() for cell in lines[2].strip("|").split("|"))))
+    assert row["joint coherence"] == "58.0 ± 5.0%" and row["text→image named attributes seen"] == "62.0 ± 2.5%"
+    # per seed -0.04, -0.01, -0.07: mean -0.04, sd 0.03, half-width 4.303 * 0.03 / sqrt(3) = 0.0745
+    assert row["joint − text→image"] == "-4.0 ± 7.5%"

@@ -90,6 +90,9 @@ COLUMNS = {
         Column("judge on real faces", metric("cross_modal", "judge_accuracy")),
         Column("majority floor", metric("cross_modal", "majority_attribute_accuracy")),
         Column("joint coherence", metric("cross_modal", "joint_coherence")),
+        # the same share for faces generated from test captions: issue 16's CelebA target compares the two
+        Column("text→image named attributes seen", metric("cross_modal", "text_to_image_recall_micro")),
+        Column("joint − text→image", difference("cross_modal", "joint_coherence", "text_to_image_recall_micro")),
         *FID,
     ),
     "table2": (

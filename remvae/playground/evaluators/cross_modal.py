@@ -17,7 +17,9 @@ real images vs caption attributes) give the ceilings. Text->image attribute accu
 attributes on images generated from a caption against the true attributes of the image it describes,
 beside ``judge_accuracy`` (the same on the real images) and ``majority_attribute_accuracy`` (always
 answering each attribute's more frequent value). Joint coherence is the share of attributes
-named by prior captions that the judge sees on the paired prior images.
+named by prior captions that the judge sees on the paired prior images; ``text_to_image_recall_micro``
+is the same share for images generated from test captions, so the two compare joint generation with
+translation on one measure.
 """
 
 from __future__ import annotations
