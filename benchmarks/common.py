@@ -10,6 +10,7 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when torch loads OpenMP
 
+import argparse
 import contextlib
 import itertools
 import json
@@ -94,9 +95,20 @@ class TrainedRun:
     validation: ImageTextDataset
 
 
-def open_trained_run(script: str, args: Path, run_dir: Path, checkpoint: str) -> TrainedRun | int:
-    """``run_dir`` (trained from ``args``) loaded at ``checkpoint`` without its prior, with the experiment's splits;
-    or the exit status after printing why not: bad input (2), or the data set not found (0, skipped)."""
+def add_trained_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a benchmark that measures one trained run: its args.json, run folder, checkpoint, threads."""
+    parser.add_argument("--args", type=Path, required=True, help="the experiment's args.json")
+    parser.add_argument("--run-dir", type=Path, required=True, help="its trained run folder")
+    parser.add_argument("--checkpoint", default="best", help="which checkpoint: best (default), last, or a name")
+    parser.add_argument("--threads", type=int, default=1)
+
+
+def open_trained_run(script: str, options: argparse.Namespace) -> TrainedRun | int:
+    """The run named by :func:`add_trained_run_arguments`' options, loaded at its checkpoint without its prior,
+    with the experiment's splits, torch set to its thread count; or the exit status after printing why not: bad
+    input (2), or the data set not found (0, skipped)."""
+    import torch
+
     import remvae
     from data_root import reader_of
     from remvae.core.checkpoint import CheckpointError
@@ -104,6 +116,8 @@ def open_trained_run(script: str, args: Path, run_dir: Path, checkpoint: str) ->
     from remvae.core.runfolder import RunFolderError
     from remvae.experiment import training_data
 
+    torch.set_num_threads(options.threads)
+    args, run_dir, checkpoint = options.args, options.run_dir, options.checkpoint
     experiment = load_args(script, args)
     if experiment is None:
         return EXIT_BAD_INPUT

@@ -20,11 +20,10 @@ import common  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-from common import Table, open_trained_run, refuse
+from common import Table, add_trained_run_arguments, open_trained_run, refuse
 from remvae.core.evaluator import EvaluationContext
 from remvae.core.runfolder import RunFolder
 from remvae.experiment import prior_latents
@@ -40,20 +39,16 @@ TARGET_RATIO = 1.3  # issue 16: generation FID / reconstruction FID on judge fea
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--args", type=Path, required=True, help="the experiment's args.json")
-    parser.add_argument("--run-dir", type=Path, required=True, help="its trained run folder")
+    add_trained_run_arguments(parser)
     parser.add_argument("--components", type=int, nargs="*", default=[10, 20, 40, 80],
                         help="candidate numbers of mixture components (default: 10 20 40 80; none: no GMM rows)")
     parser.add_argument("--flow", action="store_true", help="also fit and judge the MAF prior")
-    parser.add_argument("--checkpoint", default="best", help="which checkpoint: best (default), last, or a name")
-    parser.add_argument("--threads", type=int, default=1)
     options = parser.parse_args()
     if any(k < 1 for k in options.components):
         return refuse(SCRIPT, f"--components must be positive, got {options.components}")
     if not options.components and not options.flow:
         return refuse(SCRIPT, "nothing to fit: give --components K... or --flow")
-    torch.set_num_threads(options.threads)
-    trained = open_trained_run(SCRIPT, options.args, options.run_dir, options.checkpoint)
+    trained = open_trained_run(SCRIPT, options)
     if isinstance(trained, int):
         return trained
     experiment, loaded, reader = trained.experiment, trained.loaded, trained.reader

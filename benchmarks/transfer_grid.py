@@ -19,11 +19,10 @@ import common  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 
 import argparse
 import sys
-from pathlib import Path
 
 import torch
 
-from common import Table, open_trained_run, refuse
+from common import Table, add_trained_run_arguments, open_trained_run, refuse
 from remvae.core.evaluator import EvaluationContext, EvaluationError
 from remvae.playground.evaluators.transfer import StyleTransfer, TransferConfig
 
@@ -33,22 +32,18 @@ TARGET_KEPT = 0.5  # issue 17: style kept >= 0.5
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--args", type=Path, required=True, help="the experiment's args.json")
-    parser.add_argument("--run-dir", type=Path, required=True, help="its trained run folder")
+    add_trained_run_arguments(parser)
     parser.add_argument("--directions", type=int, nargs="+", default=[0, 4, 8, 16],
                         help="candidate numbers of content directions k (0: the shipped transfer)")
     parser.add_argument("--strengths", type=float, nargs="+", default=[0.4, 0.6, 0.8, 1.0, 1.2, 1.5])
     parser.add_argument("--limit", type=int, default=2000, help="validation pairs transferred (default 2000)")
     parser.add_argument("--basis-items", type=int, default=5000, help="training captions the basis is fitted to")
-    parser.add_argument("--checkpoint", default="best", help="which checkpoint: best (default), last, or a name")
-    parser.add_argument("--threads", type=int, default=1)
     options = parser.parse_args()
     if any(k < 0 for k in options.directions) or any(s <= 0 for s in options.strengths):
         return refuse(SCRIPT, "--directions must be >= 0 and --strengths > 0")
     if options.limit < 2 or options.basis_items < 2:
         return refuse(SCRIPT, "--limit and --basis-items must be at least 2")
-    torch.set_num_threads(options.threads)
-    trained = open_trained_run(SCRIPT, options.args, options.run_dir, options.checkpoint)
+    trained = open_trained_run(SCRIPT, options)
     if isinstance(trained, int):
         return trained
     experiment, loaded, reader = trained.experiment, trained.loaded, trained.reader
