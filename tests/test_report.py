@@ -41,6 +41,7 @@ from remvae.report.figures import (
 from remvae.report.figures.curves import ema
 from remvae.report.figures.latent import colour_labels
 from remvae.report.glossary import GlossaryError, define, definitions, parse_metrics
+from remvae.report.headline import headline_rows
 from remvae.report.layout import (
     FOOTER,
     MARGIN,
@@ -49,8 +50,10 @@ from remvae.report.layout import (
     Column,
     Document,
 )
+from remvae.report.notes import NOTES
 from remvae.report.runfolder import flatten
 from remvae.report.style import save_png, text_width, wrap
+from remvae.report.subject import Subject
 from remvae.report.values import format_value
 from remvae.text import Tokenizer
 
@@ -256,6 +259,21 @@ def attribute_metrics() -> dict[str, Any]:
     context = EvaluationContext(model, tokenizer, data, judge=judge)
     return run_evaluators(context, {"cross_modal": EVALUATORS.build("cross_modal")}, None)["evaluators"][
         "cross_modal"]["metrics"]
+
+
+def test_celeba_joint_coherence_is_set_beside_the_same_share_for_text_to_image(tmp_path: Path) -> None:
+    metrics = attribute_metrics()
+    (tmp_path / "metrics").mkdir()
+    entry = {"split": "test", "n": 16, "metrics": metrics}
+    (tmp_path / "metrics" / "eval.json").write_text(json.dumps({"evaluators": {"cross_modal": entry}}),
+                                                    encoding="utf-8")
+    rows = {row.label: row for row in headline_rows(Subject(tmp_path), "celeba")}
+    joint = rows["joint coherence (prior samples)"]
+    assert joint.value == f"{metrics['joint_coherence'] * 100:.2f}%"
+    assert joint.baseline == f"text → image {metrics['text_to_image_recall_micro'] * 100:.2f}%"
+    assert rows["text → image attribute agreement"].baseline.startswith("majority ")
+    gap = abs(metrics["joint_coherence"] - metrics["text_to_image_recall_micro"]) * 100
+    assert any(f"joint generation is {gap:.1f} points" in note for note in NOTES["cross_modal"](metrics, None, 16))
 
 
 def test_glossary_convention_is_parsed_and_enforced() -> None:

@@ -54,6 +54,12 @@ def cross_modal(values: Values, classes: int | None, n: int | None) -> list[str]
     if coherence is not None and classes and _get(values, "text_to_image_attribute_accuracy") is None:
         notes.append(f"Joint coherence {format_share(coherence)} against a chance level of {format_share(1 / classes)} "
                      f"(1 of {classes} classes): prior samples whose image and caption agree.")
+    recall = _get(values, "text_to_image_recall_micro")
+    if coherence is not None and recall is not None and _get(values, "text_to_image_attribute_accuracy") is not None:
+        notes.append(f"Joint coherence {format_share(coherence)}: of the attributes prior captions name, the share the "
+                     f"judge sees on the paired prior faces; faces generated from test captions show "
+                     f"{format_share(recall)} of theirs, so joint generation is {abs(coherence - recall) * 100:.1f} "
+                     f"points {'below' if coherence < recall else 'above'} translation on the same measure.")
     if named is not None and named < 1:
         notes.append(f"{format_share(1 - named)} of the captions generated from images name no single class; both "
                      "image → text accuracies count them as wrong.")
