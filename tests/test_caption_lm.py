@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import shared_dataset
+from conftest import REPO, shared_dataset
 
 from remvae.core.registry import READERS
 from remvae.playground.evaluators.judges.caption_lm import (
@@ -22,6 +22,9 @@ from remvae.playground.evaluators.judges.caption_lm import (
     save_caption_lm,
 )
 from remvae.playground.evaluators.judges.caption_lm_training import (
+    CAPTION_SETTINGS,
+    READER_IMAGE_SIZE,
+    caption_split,
     split_validation,
     train_caption_lm,
     training_captions,
@@ -165,9 +168,23 @@ def test_shipped_lm_is_small_and_records_its_validation(dataset, judge_dirs):
 def test_shipped_lm_validation_perplexity_remeasured_on_the_real_captions(dataset, judge_dirs):
     root = shared_dataset(SHIPPED[dataset])
     model = load_caption_lm(f"{dataset}_lm")
-    train, validation = split_validation(training_captions(dataset, root), 5000)
+    train, validation = caption_split(dataset, root, 5000)
     assert model.tokenizer == Tokenizer.fit(train) and len(validation) == model.info.validation_n
     assert model.perplexity(validation) == pytest.approx(model.info.validation_perplexity, rel=1e-5)
+
+
+def test_shipped_celeba_lm_fits_every_caption_setting_the_shipped_experiments_use(judge_dirs):
+    root = shared_dataset("celeba")
+    model = load_caption_lm("celeba_lm")
+    trained_on = {setting["attributes_per_caption"] for setting in model.info.captions}
+    used = {json.loads(path.read_text())["reader"]["config"]["attributes_per_caption"]
+            for path in sorted(REPO.glob("experiments/*celeba*/args.json"))}
+    assert used and used <= trained_on and model.info.captions == list(CAPTION_SETTINGS["celeba"])
+    for setting in CAPTION_SETTINGS["celeba"]:
+        # the test captions of each setting, which the LM never saw, score close to its validation captions
+        options = {"split": "test", "image_size": READER_IMAGE_SIZE, "root": str(root), **setting}
+        captions = list(READERS.build("celeba", options).captions)
+        assert model.perplexity(captions) < 1.2 * model.info.validation_perplexity, setting
 
 
 def test_shipped_mnist_lm_prefers_captions_to_word_salad(judge_dirs):

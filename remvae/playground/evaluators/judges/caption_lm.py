@@ -72,6 +72,10 @@ class CaptionLMInfo(BaseModel):
     seed: int
     seconds: float = Field(ge=0)
     training: dict[str, Any] = Field(default_factory=dict, description="the training config used")
+    captions: list[dict[str, Any]] = Field(
+        default_factory=lambda: [{}],
+        description="the reader options of each caption setting trained on ({}: the reader's defaults)",
+    )
     path: str | None = Field(None, exclude=True, description="the JSON file, once saved or loaded")
 
 
