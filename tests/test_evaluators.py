@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from urllib.error import URLError
 
 import numpy as np
@@ -14,7 +15,14 @@ from conftest import needs_module
 
 from remvae.core.config import ConfigError
 from remvae.core.data import ImageTextDataset
-from remvae.core.evaluator import EvaluationContext, EvaluationError, run_evaluators
+from remvae.core.evaluator import (
+    EvaluationContext,
+    EvaluationError,
+    judge_changed,
+    judge_digest,
+    run_evaluators,
+    with_judge_digest,
+)
 from remvae.core.model import Batch, MultimodalModel
 from remvae.core.registry import ARCHITECTURES, EVALUATORS, MODELS, READERS
 from remvae.playground.evaluators.cross_modal import precision_recall_f1
@@ -319,6 +327,33 @@ def test_caption_perplexity_under_a_uniform_caption_lm_is_exactly_its_vocabulary
                                      for kind in ("nll", "tokens")}
     shipped = EVALUATORS.build("caption_perplexity", {}).evaluate(make_context(models["trained"], digits, limit=50))
     assert shipped["original_perplexity"] < 4 < len(tokenizer)  # the data set's own LM: near the grammar's entropy
+
+
+def test_eval_json_records_the_judge_files_digest_and_notices_a_retrained_judge(models, digits, tmp_path):
+    """A judge re-trained into the same files (as a shipped judge is) leaves numbers it did not produce:
+    eval.json keeps the digest of the judge's files, and ``judge_changed`` tells the eval stage to run again."""
+    from remvae.playground.evaluators.judges.caption_lm import (
+        CaptionLM,
+        CaptionLMInfo,
+        save_caption_lm,
+    )
+
+    _, _, tokenizer = digits
+    info = CaptionLMInfo(dataset="digits", validation_perplexity=2.0, validation_n=1, train_n=1, epochs=1,
+                         best_epoch=1, seed=0, seconds=0.0)
+    torch.manual_seed(0)
+    path = save_caption_lm(CaptionLM(tokenizer), info, tmp_path, "digits_lm").path
+    context = make_context(models["trained"], digits, limit=20)
+    evaluators = {"caption_perplexity": EVALUATORS.build("caption_perplexity", {"lm": path})}
+    record = run_evaluators(context, evaluators, None)["evaluators"]["caption_perplexity"]["judge"]
+    assert record["path"] == path and record["sha256"] == judge_digest(path) and not judge_changed(record)
+    torch.manual_seed(1)
+    save_caption_lm(CaptionLM(tokenizer), info, tmp_path, "digits_lm")  # same JSON, other weights
+    assert judge_changed(record)
+    Path(path).unlink()
+    assert judge_changed(record)
+    assert not judge_changed({"name": "mnist", "path": path})  # recorded before digests: not second-guessed
+    assert with_judge_digest({"name": "gpt2", "path": "gpt2"}) == {"name": "gpt2", "path": "gpt2"}  # a hub id
 
 
 def random_inception_weights(path, monkeypatch) -> None:

@@ -8,6 +8,7 @@ running several of them costs little more than running the most expensive one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -200,7 +201,7 @@ def run_evaluators(
                 "split": ctx.split,
                 "n": ctx.n,
                 "seed": ctx.seed,
-                "judge": evaluator.judge_record(ctx),
+                "judge": with_judge_digest(evaluator.judge_record(ctx)),
                 "config": _config_of(evaluator),
                 "items": sorted(ctx.per_item),
                 "seconds": round(seconds, 3),
@@ -222,6 +223,35 @@ def run_evaluators(
         document["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         write_json(path, document)
     return document
+
+
+def judge_digest(path: str | Path) -> str | None:
+    """SHA-256 over a judge's files: its JSON record and, beside it, its ``.safetensors`` weights (``None``: the
+    path names no file, e.g. a Hugging Face model id)."""
+    record = Path(path)
+    if not record.is_file():
+        return None
+    digest = hashlib.sha256(record.read_bytes())
+    weights = record.with_suffix(".safetensors")
+    if weights.is_file():
+        digest.update(weights.read_bytes())
+    return digest.hexdigest()
+
+
+def with_judge_digest(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The judge record with the digest of the files it names (``sha256``), so a re-trained judge is noticed."""
+    path = (record or {}).get("path")
+    digest = judge_digest(path) if isinstance(path, str) else None
+    return record if digest is None else {**record, "sha256": digest}  # type: ignore[dict-item]
+
+
+def judge_changed(record: Any) -> bool:
+    """Whether the judge files an eval.json entry's ``judge`` record names are no longer those it was scored by
+    (a record without a digest, from before digests were kept, counts as unchanged)."""
+    if not isinstance(record, Mapping) or not isinstance(record.get("sha256"), str):
+        return False
+    path = record.get("path")
+    return not isinstance(path, str) or judge_digest(path) != record["sha256"]
 
 
 def _read_items(path: Path) -> dict[str, torch.Tensor]:

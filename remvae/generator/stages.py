@@ -34,6 +34,7 @@ from remvae.core.checkpoint import (
     find_checkpoint,
     read_state,
 )
+from remvae.core.evaluator import judge_changed
 from remvae.core.runfolder import RunFolder, StorageError, describe_os_error
 
 # eval before visualize: the transfer figure draws at the strength the transfer evaluation chose on validation
@@ -124,7 +125,8 @@ def completion(stage: str, experiment: Experiment) -> str | None:
             return None
         entries = document.get("evaluators") if isinstance(document.get("evaluators"), dict) else {}
         wanted = experiment.evaluators()
-        if any(key not in entries or entries[key].get("config") != config for key, _, config in wanted):
+        if any(key not in entries or entries[key].get("config") != config or judge_changed(entries[key].get("judge"))
+               for key, _, config in wanted):
             return None
         return f"{len(wanted)} evaluators done"
     if stage == "report":
