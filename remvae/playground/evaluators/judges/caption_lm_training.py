@@ -66,6 +66,11 @@ CAPTION_SETTINGS: dict[str, tuple[dict[str, Any], ...]] = {
 }
 
 
+def caption_settings(dataset: str) -> tuple[dict[str, Any], ...]:
+    """The reader options of each caption setting ``dataset``'s LM is trained on (``({},)``: the reader's defaults)."""
+    return CAPTION_SETTINGS.get(dataset, ({},))
+
+
 def training_captions(dataset: str, root: str | Path | None = None, setting: dict[str, Any] | None = None) -> list[str]:
     """The captions of ``dataset``'s training split, as its reader writes them with ``setting``'s options (by
     default, as it writes them by default)."""
@@ -74,10 +79,10 @@ def training_captions(dataset: str, root: str | Path | None = None, setting: dic
 
 
 def caption_split(dataset: str, root: str | Path | None, validation_size: int) -> tuple[list[str], list[str]]:
-    """``(train, validation)`` captions of every caption setting of ``dataset`` (:data:`CAPTION_SETTINGS`): the
+    """``(train, validation)`` captions of every caption setting of ``dataset`` (:func:`caption_settings`): the
     same images are held out in each setting, so no face's captions are on both sides."""
     parts = [split_validation(training_captions(dataset, root, setting), validation_size)
-             for setting in CAPTION_SETTINGS.get(dataset, ({},))]
+             for setting in caption_settings(dataset)]
     return [c for train, _ in parts for c in train], [c for _, validation in parts for c in validation]
 
 
@@ -182,7 +187,7 @@ def train_caption_lm(
         seed=seed,
         seconds=round(time.time() - start, 1),
         training=training.model_dump(),
-        captions=list(CAPTION_SETTINGS.get(dataset, ({},))),
+        captions=list(caption_settings(dataset)),
     )
     info = save_caption_lm(model, info, out_dir if out_dir is not None else default_judge_dir(), f"{dataset}_lm")
     log(f"saved {info.path} (validation perplexity {info.validation_perplexity:.4f}, best epoch {best_epoch})")
