@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from conftest import REPO, missing, tiny_args
 from test_benchmarks import cells, numeric, succeeded, table
@@ -44,15 +45,22 @@ def tiny_experiment(folder: Path) -> Path:
     return path
 
 
-def test_benchmark_prints_every_model_scored_by_the_same_evaluators(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def benchmarked(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """One tiny run of the benchmark: its printed output and its ``--out`` file."""
     needs_multivae()
-    out = tmp_path / "peers.json"
+    folder = tmp_path_factory.mktemp("peers")
+    out = folder / "peers.json"
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "peer_multivae.py"), "--args", str(tiny_experiment(tmp_path)),
+        [sys.executable, str(BENCHMARKS / "peer_multivae.py"), "--args", str(tiny_experiment(folder)),
          "--epochs", "1", "--limit", "40", "--mmvae-k", "2", "--out", str(out)],
         capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=False,
     )
-    output = succeeded(result)
+    return succeeded(result), out
+
+
+def test_benchmark_prints_every_model_scored_by_the_same_evaluators(benchmarked: tuple[str, Path]) -> None:
+    output, out = benchmarked
     assert "split test (read once, after training), N = 40 of 200 test pairs, judge mnist" in output
     assert "MultiVae reads captions as one-hot arrays" in output
 
@@ -136,3 +144,63 @@ def test_adapter_reads_multivae_models_as_multivae_does() -> None:
             assert ids.shape == (5, max_length - 1) and int(ids.max()) < tokenizer.vocab_size
             images = peer.decode("image", draws)
             assert images.shape == (5, 1, 28, 28) and 0.0 <= float(images.min()) <= float(images.max()) <= 1.0
+
+
+def seed_file(folder: Path, source: Path, seed: int, values: dict[tuple[str, str], float], **budget: int) -> Path:
+    """A copy of the benchmark's ``--out`` file as seed ``seed``, with ``{(model, key): value}`` set."""
+    document = json.loads(source.read_text(encoding="utf-8"))
+    document.update(seed=seed, **budget)
+    for row in document["datasets"][0]["rows"]:
+        for (model, key), value in values.items():
+            if row["model"] == model:
+                row[key] = value
+    path = folder / f"seed{seed}_{len(list(folder.iterdir()))}.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def combine(*paths: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(BENCHMARKS / "peer_seeds.py"), *map(str, paths)],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_seeds_combine_into_intervals_and_a_verdict_against_the_best_peer(
+    benchmarked: tuple[str, Path], tmp_path: Path
+) -> None:
+    _, out = benchmarked
+    files = [seed_file(tmp_path, out, seed, {("remvae aligned", "text_to_image"): t2i,
+                                             ("remvae aligned", "joint_coherence"): 0.5,
+                                             ("MultiVae JMVAE", "joint_coherence"): 0.9,
+                                             ("MultiVae MoPoE", "joint_coherence"): 0.2,
+                                             ("MultiVae MMVAE+", "joint_coherence"): 0.1})
+             for seed, t2i in ((0, 0.90), (1, 0.92), (2, 0.94))]
+    output = succeeded(combine(*files))
+    assert "bundled_digits: seeds 0, 1, 2; budget {'epochs': 1, 'limit': 40}; split test, N = 40 of 200" in output
+
+    header, rows = table(output, "data set")
+    assert header[:3] == ["data set", "model", "seeds"] and [row[1] for row in rows] == MODELS
+    assert all(row[2] == "3" for row in rows)
+    # 92% ± t(0.975, 2) * 2% / sqrt(3) = 4.97 points
+    assert dict(zip(header, rows[0]))["t2i acc"] == "92.0 ± 5.0%"
+
+    header, verdicts = table(output.split("best family, per quality column")[1], "data set")
+    joint = next(dict(zip(header, row)) for row in verdicts if row[1] == "joint coh.")
+    assert (joint["best peer"], joint["remvae ≥ best"], joint["intervals"]) == ("MultiVae JMVAE", "no", "apart")
+    assert {row[1] for row in verdicts} == {"t2i acc", "i2t acc", "joint coh.", "gen/recon"}
+
+
+def test_seeds_refuse_files_that_do_not_belong_together(benchmarked: tuple[str, Path], tmp_path: Path) -> None:
+    _, out = benchmarked
+    first = seed_file(tmp_path, out, 0, {})
+    cases = [
+        ((first, seed_file(tmp_path, out, 0, {})), "seed 0 of bundled_digits was already read from"),
+        ((first, seed_file(tmp_path, out, 1, {}, epochs=2)), "same budget needed"),
+        ((first, REPO / "pyproject.toml"), "pyproject.toml: not JSON"),
+        ((first, REPO / "experiments" / "quickstart" / "args.json"), "args.json: not a peer_multivae.py --out file"),
+        ((tmp_path / "absent.json",), "absent.json: not found"),
+    ]
+    for paths, message in cases:
+        result = combine(*paths)
+        assert result.returncode == 2 and result.stderr == "", (message, result.stderr)
+        (line,) = result.stdout.splitlines()
+        assert line.startswith("peer_seeds: ") and message in line, line
