@@ -65,16 +65,25 @@ class GaussianMixturePrior(LatentPrior):
 def component_log_density(z: Tensor, means: Tensor, scale_tril: Tensor) -> Tensor:
     """log N(z_i; mu_k, L_k L_k^T) for every item and component, shape ``[B, K]``:
 
-    -1/2 ||L_k^{-1} (z_i - mu_k)||^2 - sum_d log (L_k)_dd - D/2 log 2 pi (one component at a time, so memory
-    stays ``[B, D]``).
+    -1/2 ||P_k z_i - P_k mu_k||^2 + sum_d log (P_k)_dd - D/2 log 2 pi with P_k = L_k^{-1}, all components in one
+    matrix product per block of items (blocks keep the ``[rows, K, D]`` intermediate near ``BLOCK_ELEMENTS``).
     """
-    dim = z.shape[-1]
-    columns = []
-    for mean, tril in zip(means, scale_tril):
-        solved = torch.linalg.solve_triangular(tril, (z - mean).T, upper=False)
-        log_det = torch.diagonal(tril).log().sum()
-        columns.append(-0.5 * (solved.pow(2).sum(0) + dim * math.log(2 * math.pi)) - log_det)
-    return torch.stack(columns, dim=-1)
+    components, dim = means.shape
+    eye = torch.eye(dim, dtype=scale_tril.dtype, device=scale_tril.device)
+    precision_tril = torch.linalg.solve_triangular(scale_tril, eye.expand(components, dim, dim), upper=False)
+    projection = precision_tril.reshape(components * dim, dim).T  # z @ projection = [P_k z for every k]
+    shifted_means = (precision_tril @ means.unsqueeze(-1)).squeeze(-1)  # P_k mu_k, [K, D]
+    constant = torch.diagonal(precision_tril, dim1=-2, dim2=-1).log().sum(-1) - 0.5 * dim * math.log(2 * math.pi)
+    rows = max(1, BLOCK_ELEMENTS // (components * dim))
+    blocks = []
+    for block in z.split(rows):
+        projected = (block @ projection).view(-1, components, dim) - shifted_means
+        blocks.append(constant - 0.5 * projected.pow(2).sum(-1))
+    return torch.cat(blocks) if blocks else z.new_zeros(0, components)
+
+
+BLOCK_ELEMENTS = 1 << 22
+"""Elements of the ``[rows, K, D]`` intermediates the density and the M-step build per block of items."""
 
 
 class GMMPriorConfig(ComponentConfig):
@@ -183,19 +192,31 @@ def _kmeans_plus_plus(x: Tensor, k: int, generator: torch.Generator) -> Tensor:
 
 
 def _m_step(x: Tensor, resp: Tensor, reg_covar: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Weights, means and Cholesky factors maximising sum_ik r_ik log [w_k N(x_i; mu_k, Sigma_k)]."""
+    """Weights, means and Cholesky factors maximising sum_ik r_ik log [w_k N(x_i; mu_k, Sigma_k)].
+
+    Sigma_k = sum_i r_ik x_i x_i^T / N_k - mu_k mu_k^T + reg_covar I, with x centred on its overall mean first
+    (the mixture is shift-equivariant, and centring keeps the subtraction from cancelling digits), all components
+    in one matrix product per block of items.
+    """
+    count, dim = x.shape
+    components = resp.shape[1]
     counts = resp.sum(0) + 10 * torch.finfo(x.dtype).eps
-    means = (resp.T @ x) / counts[:, None]
-    eye = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
-    factors = []
-    for k in range(resp.shape[1]):
-        centred = x - means[k]
-        covariance = (resp[:, k, None] * centred).T @ centred / counts[k] + reg_covar * eye
-        factor, info = torch.linalg.cholesky_ex(covariance)
-        if info.item() != 0:
-            raise ValueError(f"component {k}'s covariance is singular; raise reg_covar (now {reg_covar})")
-        factors.append(factor)
-    return (counts / x.shape[0]).log(), means, torch.stack(factors)
+    centre = x.mean(0)
+    centred = x - centre
+    centred_means = (resp.T @ centred) / counts[:, None]
+    second_moments = x.new_zeros(components * dim, dim)
+    rows = max(1, BLOCK_ELEMENTS // (components * dim))
+    for block, weights in zip(centred.split(rows), resp.split(rows)):
+        weighted = (weights.unsqueeze(-1) * block.unsqueeze(1)).reshape(-1, components * dim)  # r_ik x_i, [n, K*D]
+        second_moments += weighted.T @ block
+    covariance = second_moments.view(components, dim, dim) / counts[:, None, None]
+    covariance = covariance - centred_means.unsqueeze(-1) * centred_means.unsqueeze(-2)
+    covariance = 0.5 * (covariance + covariance.mT) + reg_covar * torch.eye(dim, dtype=x.dtype, device=x.device)
+    factors, info = torch.linalg.cholesky_ex(covariance)
+    failed = torch.nonzero(info).flatten()
+    if failed.numel():
+        raise ValueError(f"component {int(failed[0])}'s covariance is singular; raise reg_covar (now {reg_covar})")
+    return (counts / count).log(), centred_means + centre, factors
 
 
 @PRIORS.register("gmm", config=GMMPriorConfig)
