@@ -149,18 +149,24 @@ def test_diversity_ceiling_measures_on_validation(sealed):
 
 def test_prior_grid_fits_each_candidate_and_judges_it_on_validation(sealed):
     """GMM sizes and the MAF fitted and judged without opening the test split (the sealed reader raises if it
-    is); the chosen one has the highest validation log-likelihood; every ratio is prior FID over recon FID."""
+    is); the chosen one has the highest validation log-likelihood among the fitted priors (a mixture's draws at a
+    narrower spread are judged beside it, never chosen); every ratio is prior FID over recon FID."""
     env, args, run_dir, result = sealed
     succeeded(result)
     output = succeeded(benchmark("prior_grid.py", "--args", str(args), "--run-dir", str(run_dir),
-                                 "--checkpoint", "last", "--components", "2", "1", "--flow", env=env))
+                                 "--checkpoint", "last", "--components", "2", "1", "--scales", "0.5", "--flow",
+                                 env=env))
     assert "judged on 400 validation pairs by mnist" in output and "test split was opened" not in output
     header, rows = table(output, "prior")
     assert header == ["prior", "val log-lik", "fit s", "prior FID", "recon FID", "prior / recon", "target",
                       "verdict"]
-    assert [row[0].removesuffix(" (chosen)") for row in rows] == ["gmm 1", "gmm 2", "maf"]
-    likelihoods = [numeric(row[1]) for row in rows]
-    assert [row[0].endswith("(chosen)") for row in rows] == [x == max(likelihoods) for x in likelihoods]
+    assert [row[0].removesuffix(" (chosen)") for row in rows] == ["gmm 1", "gmm 1 x0.5", "gmm 2", "gmm 2 x0.5", "maf"]
+    fitted = [row for row in rows if " x" not in row[0]]
+    likelihoods = [numeric(row[1]) for row in fitted]
+    assert [row[0].endswith("(chosen)") for row in fitted] == [x == max(likelihoods) for x in likelihoods]
+    assert not any(row[0].endswith("(chosen)") for row in rows if " x" in row[0])
+    for narrow, own in ((rows[1], rows[0]), (rows[3], rows[2])):  # the same fitted mixture, other draws
+        assert narrow[1:3] == own[1:3] and narrow[3] != own[3]
     for _, _, seconds, prior_fid, recon_fid, ratio, target, verdict in rows:
         assert numeric(seconds) >= 0 and numeric(prior_fid) >= 0 and numeric(recon_fid) > 0 and target == "1.3"
         assert numeric(ratio) == pytest.approx(numeric(prior_fid) / numeric(recon_fid), abs=0.01)
