@@ -77,7 +77,7 @@ class DataSet:
         """The seed's rows added, or why ``path`` cannot join the others of this data set."""
         if seed in self.seeds:
             return f"{path}: seed {seed} of {self.name} was already read from {self.seeds[seed]}; give each seed once"
-        budget = {key: document.get(key) for key in BUDGET_KEYS}
+        budget = budget_of(document)
         if budget != self.budget:
             return f"{path}: {self.name} measured with {budget}, the other files with {self.budget}; same budget needed"
         items = test_items(entry)
@@ -91,6 +91,10 @@ class DataSet:
             for column in COLUMNS:
                 values[column.key].append(float(row[column.key]))
         return None
+
+
+def budget_of(document: dict[str, Any]) -> dict[str, Any]:
+    return {key: document.get(key) for key in BUDGET_KEYS}
 
 
 def test_items(entry: dict[str, Any]) -> tuple[int, int, str | None]:
@@ -108,7 +112,7 @@ def main() -> int:
         for entry in document["datasets"]:
             name = entry["dataset"]
             if name not in datasets:
-                datasets[name] = DataSet(name, {key: document.get(key) for key in BUDGET_KEYS}, test_items(entry))
+                datasets[name] = DataSet(name, budget_of(document), test_items(entry))
             problem = datasets[name].add(path, seed, document, entry)
             if problem is not None:
                 return refuse(SCRIPT, problem)

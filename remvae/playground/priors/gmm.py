@@ -62,6 +62,15 @@ class GaussianMixturePrior(LatentPrior):
         return self.means[index] + (self.scale_tril[index] @ eps).squeeze(-1)
 
 
+BLOCK_ELEMENTS = 1 << 22
+"""Elements of the ``[rows, K, D]`` intermediates the density and the M-step build per block of items."""
+
+
+def _block_rows(components: int, dim: int) -> int:
+    """Items per block, so that a block's ``[rows, K, D]`` intermediate holds about ``BLOCK_ELEMENTS``."""
+    return max(1, BLOCK_ELEMENTS // (components * dim))
+
+
 def component_log_density(z: Tensor, means: Tensor, scale_tril: Tensor) -> Tensor:
     """log N(z_i; mu_k, L_k L_k^T) for every item and component, shape ``[B, K]``:
 
@@ -74,16 +83,12 @@ def component_log_density(z: Tensor, means: Tensor, scale_tril: Tensor) -> Tenso
     projection = precision_tril.reshape(components * dim, dim).T  # z @ projection = [P_k z for every k]
     shifted_means = (precision_tril @ means.unsqueeze(-1)).squeeze(-1)  # P_k mu_k, [K, D]
     constant = torch.diagonal(precision_tril, dim1=-2, dim2=-1).log().sum(-1) - 0.5 * dim * math.log(2 * math.pi)
-    rows = max(1, BLOCK_ELEMENTS // (components * dim))
+    rows = _block_rows(components, dim)
     blocks = []
     for block in z.split(rows):
         projected = (block @ projection).view(-1, components, dim) - shifted_means
         blocks.append(constant - 0.5 * projected.pow(2).sum(-1))
-    return torch.cat(blocks) if blocks else z.new_zeros(0, components)
-
-
-BLOCK_ELEMENTS = 1 << 22
-"""Elements of the ``[rows, K, D]`` intermediates the density and the M-step build per block of items."""
+    return torch.cat(blocks)  # split yields at least one (possibly empty) block
 
 
 class GMMPriorConfig(ComponentConfig):
@@ -205,7 +210,7 @@ def _m_step(x: Tensor, resp: Tensor, reg_covar: float) -> tuple[Tensor, Tensor, 
     centred = x - centre
     centred_means = (resp.T @ centred) / counts[:, None]
     second_moments = x.new_zeros(components * dim, dim)
-    rows = max(1, BLOCK_ELEMENTS // (components * dim))
+    rows = _block_rows(components, dim)
     for block, weights in zip(centred.split(rows), resp.split(rows)):
         weighted = (weights.unsqueeze(-1) * block.unsqueeze(1)).reshape(-1, components * dim)  # r_ik x_i, [n, K*D]
         second_moments += weighted.T @ block
