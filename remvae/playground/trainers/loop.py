@@ -33,6 +33,7 @@ from remvae.core.checkpoint import (
 from remvae.core.distributed import (
     DistributedContext,
     all_reduce_sum,
+    barrier,
     destroy_process_group,
     device_for,
     environment_context,
@@ -269,7 +270,10 @@ class LoopTrainer(Trainer):
         threads = torch.get_num_threads()
         created = init_process_group(self.context, self.device)
         try:
-            return self._fit(train_set, val_set)
+            result = self._fit(train_set, val_set)
+            if created:  # leave together: no process tears down its connections while a peer still uses them
+                barrier(self.context)
+            return result
         finally:
             destroy_process_group(created)
             torch.set_num_threads(threads)
