@@ -103,10 +103,10 @@ def add_trained_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1)
 
 
-def open_trained_run(script: str, options: argparse.Namespace) -> TrainedRun | int:
-    """The run named by :func:`add_trained_run_arguments`' options, loaded at its checkpoint without its prior,
-    with the experiment's splits, torch set to its thread count; or the exit status after printing why not: bad
-    input (2), or the data set not found (0, skipped)."""
+def open_trained_run(script: str, options: argparse.Namespace, prior: bool = False) -> TrainedRun | int:
+    """The run named by :func:`add_trained_run_arguments`' options, loaded at its checkpoint (with the prior it
+    fitted only when ``prior``), with the experiment's splits, torch set to its thread count; or the exit status
+    after printing why not: bad input (2), or the data set not found (0, skipped)."""
     import torch
 
     import remvae
@@ -122,7 +122,7 @@ def open_trained_run(script: str, options: argparse.Namespace) -> TrainedRun | i
     if experiment is None:
         return EXIT_BAD_INPUT
     try:
-        loaded = remvae.load(run_dir, checkpoint=checkpoint, prior=False)
+        loaded = remvae.load(run_dir, checkpoint=checkpoint, prior=prior)
     except (RunFolderError, CheckpointError) as error:
         return refuse(script, str(error))
     reader, config = reader_of(experiment)

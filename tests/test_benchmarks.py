@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -193,6 +194,37 @@ def test_transfer_grid_measures_each_strength_and_basis_on_validation(sealed):
         marked = [float(row[1]) for row in mine if len(row) > 4 and row[4].startswith("yes")]
         assert marked == [max(allowed) if allowed else 0.5]
     assert sum(len(row) > 4 and row[4] == "yes, all" for row in rows) == 1
+
+
+def test_recipe_choice_judges_every_candidate_on_the_same_validation_items(sealed, tmp_path):
+    """Candidates judged with their fitted priors without opening the test split; one run given twice scores the
+    same (same items, same seed) and the first of equals is chosen; a candidate reading other data is refused."""
+    env, sealed_args, _, _ = sealed
+    run = tmp_path / "run"
+    run.mkdir()
+    args = run / "args.json"
+    shutil.copy(sealed_args, args)
+    for stage in (["generate", str(args)], ["train", str(run), "-q"], ["prior", str(run), "-q"]):  # before eval
+        done = subprocess.run([sys.executable, "-m", "remvae.cli", *stage], capture_output=True, text=True,
+                              timeout=300, env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+    output = succeeded(benchmark("recipe_choice.py", "--candidate", str(args), str(run), "--candidate", str(args),
+                                 str(run), "--by", "prior_fid", "--limit", "200", env=env))
+    assert "2 candidates judged on the same 200 validation pairs by mnist; chosen by prior_fid (lower" in output
+    assert "test split was opened" not in output
+    header, rows = table(output, "candidate")
+    assert header == ["candidate", "checkpoint step", "prior", "text->image", "joint coherence", "recon FID",
+                      "generation FID", "difference", "chosen"]
+    assert rows[0][:8] == rows[1][:8] and [row[8:] for row in rows] == [["yes"], []]
+    assert rows[0][2] == "gmm"  # the prior the run fitted draws the generation FID's images
+    recon, generation, difference = (numeric(cell) for cell in rows[0][5:8])
+    assert recon > 0 and difference == pytest.approx(generation - recon, abs=0.002)
+
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**json.loads(args.read_text()), "data": {"train_length": 640}}), encoding="utf-8")
+    refused = benchmark("recipe_choice.py", "--candidate", str(args), str(run), "--candidate", str(other), str(run),
+                        env=env)
+    assert refused.returncode == 2 and f"{other}: reads other data or another judge" in refused.stdout
 
 
 def test_compare_speed_times_both_bootstraps_and_checks_they_agree():
