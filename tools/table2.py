@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=CONFIGURATIONS, metavar="NAME", help="a subset of the nine")
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="reference",
                         help="how to train (default reference)")
-    parser.add_argument("--seeds", type=int, default=1, help="seeds per configuration (default 1)")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="seeds per configuration, in <out>/<name>/seeds/seed-<k>/ (default 1; more later reuse "
+                             "those already run)")
     options = parser.parse_args(argv)
     if options.epochs is not None and options.epochs < 1:
         parser.error(f"--epochs must be at least 1, got {options.epochs}")
@@ -76,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         folder = options.out / args["name"]
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "args.json").write_text(json.dumps(args, indent=2) + "\n", encoding="utf-8")
-        seeds = ["--seeds", str(options.seeds)] if options.seeds > 1 else []
-        done = subprocess.run([sys.executable, "-m", "remvae.cli", "run", str(folder / "args.json"), *seeds, "--quiet"])
+        done = subprocess.run([sys.executable, "-m", "remvae.cli", "run", str(folder / "args.json"),
+                               "--seeds", str(options.seeds), "--quiet"])
         if done.returncode:
             failed.append(name)
     if failed:
