@@ -88,12 +88,13 @@ def main() -> int:
           f"{spec.evaluation.judge or trained.reader}; chosen by {options.by} ({'lower' if lower else 'higher'} is "
           "better)")
     table = Table([("candidate", max(9, *(len(name) for name, _, _ in rows))), ("checkpoint step", 15),
-                   ("prior", 8), ("text->image", 11), ("joint coherence", 15), ("recon FID", 9), ("generation FID", 14),
-                   ("difference", 10), ("chosen", 6)])
+                   ("prior", 15), ("text->image", 11), ("joint coherence", 15), ("recon FID", 9),
+                   ("generation FID", 14), ("difference", 10), ("chosen", 6)])
     table.print_header()
     for index, (name, loaded, scores) in enumerate(rows):
-        table.print_row(name, loaded.identity["step"], loaded.model.prior().name, f"{100 * scores['text_to_image']:.2f}%",
-                        f"{100 * scores['joint_coherence']:.2f}%", f"{scores['reconstruction_fid']:.3f}",
+        table.print_row(name, loaded.identity["step"], loaded.model.prior().name,
+                        f"{100 * scores['text_to_image']:.2f}%", f"{100 * scores['joint_coherence']:.2f}%",
+                        f"{scores['reconstruction_fid']:.3f}",
                         f"{scores['prior_fid']:.3f}", f"{scores['difference_fid']:.3f}",
                         "yes" if index == best else "")
     return 0
