@@ -3,7 +3,7 @@
 Each candidate is a trained run (its args.json and run folder), e.g. one configuration of Table 2 trained by two
 recipes (``tools/table2.py --recipe reference`` and ``--recipe remvae``), loaded at its checkpoint with the prior
 it fitted. Every candidate is judged on the same items of the reader's **validation** split by the experiment's
-judge: ``cross_modal`` (posterior means) and ``judge_fid`` (reconstruction, text→image and prior draws; the
+judge: ``cross_modal`` (posterior means) and ``judge_fid`` (reconstructions and prior draws; their
 difference is Table 2's generation FID minus reconstruction FID). The chosen candidate has the best ``--by``
 metric (default: text→image attribute accuracy on attribute data, text→image top-1 on class data; higher is
 better except for FIDs). Nothing opens the test split, so a recipe chosen from this table is chosen on validation.
@@ -19,18 +19,16 @@ import common  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
-
 import torch
 
-from common import Table, open_trained_run, refuse
+from common import Table, TrainedRun, open_trained_run, refuse
 from remvae.core.evaluator import EvaluationContext, EvaluationError, run_evaluators
 from remvae.core.registry import EVALUATORS
 
 SCRIPT = "recipe_choice"
 
 
-def judged(trained: Any, limit: int | None) -> dict[str, float]:
+def judged(trained: TrainedRun, limit: int | None) -> dict[str, float]:
     """Cross-modal scores and judge FIDs of one trained run on its validation split."""
     experiment, loaded = trained.experiment, trained.loaded
     ctx = EvaluationContext(model=loaded.model, tokenizer=loaded.tokenizer, test_set=trained.validation,
