@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 if TYPE_CHECKING:
     from remvae.args import Experiment
     from remvae.core.data import ImageTextDataset
+    from remvae.core.evaluator import EvaluationContext
     from remvae.core.model import LatentModel
     from remvae.core.runfolder import RunFolder
     from remvae.model import LoadedModel
@@ -93,6 +94,15 @@ class TrainedRun:
     reader: str
     train: ImageTextDataset
     validation: ImageTextDataset
+
+    def validation_context(self, limit: int | None = None) -> EvaluationContext:
+        """A fresh evaluation context (empty cache) on the validation split: the loaded model, the experiment's
+        judge, evaluation seed 0, ``limit`` items (all with ``None``), the training split for what is fitted."""
+        from remvae.core.evaluator import EvaluationContext
+
+        return EvaluationContext(model=self.loaded.model, tokenizer=self.loaded.tokenizer, test_set=self.validation,
+                                 train_set=self.train, split="validation", dataset=self.reader,
+                                 judge=self.experiment.spec.evaluation.judge, seed=0, limit=limit)
 
 
 def add_trained_run_arguments(parser: argparse.ArgumentParser) -> None:

@@ -26,7 +26,6 @@ import time
 import torch
 
 from common import Table, add_trained_run_arguments, open_trained_run, refuse
-from remvae.core.evaluator import EvaluationContext
 from remvae.core.prior import LatentPrior
 from remvae.core.runfolder import RunFolder
 from remvae.experiment import prior_latents
@@ -59,7 +58,7 @@ def main() -> int:
     trained = open_trained_run(SCRIPT, options)
     if isinstance(trained, int):
         return trained
-    experiment, loaded, reader = trained.experiment, trained.loaded, trained.reader
+    experiment, loaded = trained.experiment, trained.loaded
     train, validation = trained.train, trained.validation
     name, prior_config = experiment.component("prior")
     settings = GMMPriorConfig.model_validate(prior_config if name == "gmm" else {})
@@ -68,13 +67,9 @@ def main() -> int:
     seed = (recorded or experiment.resolved())["trainer"]["config"]["seed"]
     model, judge = loaded.model, experiment.spec.evaluation.judge
 
-    def context() -> EvaluationContext:
-        return EvaluationContext(model=model, tokenizer=loaded.tokenizer, test_set=validation, split="validation",
-                                 dataset=reader, judge=judge, seed=0)
-
     with torch.no_grad():
         train_latents, val_latents = prior_latents(model, loaded.tokenizer, train, validation, seed)
-        first = context()
+        first = trained.validation_context()
         _, real = judged_real(first)
         _, reconstructed = judged_generated(first, "reconstruction")
         recon_fid = frechet_distance(real, reconstructed)
@@ -93,7 +88,7 @@ def main() -> int:
             log_likelihood = mean_log_prob(prior, val_latents)
             for scale in [1.0, *factors] if isinstance(prior, GaussianMixturePrior) else [1.0]:
                 model.use_prior(scaled(prior, scale))
-                _, drawn = judged_generated(context(), "prior")
+                _, drawn = judged_generated(trained.validation_context(), "prior")
                 rows.append((label, scale, log_likelihood, seconds, frechet_distance(real, drawn)))
     chosen = max((row for row in rows if row[1] == 1.0), key=lambda row: row[2])[0]
     print(f"{experiment.name}, checkpoint {loaded.checkpoint.name} (step {loaded.identity['step']}): priors fitted "

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from common import Table, TrainedRun, open_trained_run, refuse
-from remvae.core.evaluator import EvaluationContext, EvaluationError, run_evaluators
+from remvae.core.evaluator import EvaluationError, run_evaluators
 from remvae.core.registry import EVALUATORS
 
 SCRIPT = "recipe_choice"
@@ -30,10 +30,7 @@ SCRIPT = "recipe_choice"
 
 def judged(trained: TrainedRun, limit: int | None) -> dict[str, float]:
     """Cross-modal scores and judge FIDs of one trained run on its validation split."""
-    experiment, loaded = trained.experiment, trained.loaded
-    ctx = EvaluationContext(model=loaded.model, tokenizer=loaded.tokenizer, test_set=trained.validation,
-                            split="validation", dataset=trained.reader, judge=experiment.spec.evaluation.judge,
-                            limit=limit, seed=0)
+    ctx = trained.validation_context(limit)
     evaluators = {"cross_modal": EVALUATORS.build("cross_modal", {"class_fid": False, "top_k": [1]}),
                   "judge_fid": EVALUATORS.build("judge_fid", {"sets": ["reconstruction", "prior"]})}
     results = run_evaluators(ctx, evaluators, None)["evaluators"]

@@ -23,7 +23,7 @@ import sys
 import torch
 
 from common import Table, add_trained_run_arguments, open_trained_run, refuse
-from remvae.core.evaluator import EvaluationContext, EvaluationError
+from remvae.core.evaluator import EvaluationError
 from remvae.playground.evaluators.transfer import StyleTransfer, TransferConfig
 
 SCRIPT = "transfer_grid"
@@ -46,14 +46,12 @@ def main() -> int:
     trained = open_trained_run(SCRIPT, options)
     if isinstance(trained, int):
         return trained
-    experiment, loaded, reader = trained.experiment, trained.loaded, trained.reader
-    train, validation = trained.train, trained.validation
+    experiment, loaded, train = trained.experiment, trained.loaded, trained.train
     judge = experiment.spec.evaluation.judge
 
     evaluator = StyleTransfer(TransferConfig(limit=options.limit, directions=sorted(set(options.directions)),
                                              basis_items=options.basis_items))
-    ctx = EvaluationContext(model=loaded.model, tokenizer=loaded.tokenizer, test_set=validation, train_set=train,
-                            split="validation", dataset=reader, judge=judge, seed=0, limit=options.limit)
+    ctx = trained.validation_context(options.limit)
     with torch.no_grad():
         try:
             bases = evaluator.content_bases(ctx)
